@@ -1,0 +1,169 @@
+"""Input conversion and validation shared by the public API.
+
+Every message names the argument, what was expected and what came, in one shape:
+``Expected `name` to be <constraint>, but got <value>.``  These checks read from the
+host and therefore live in the user-facing layer only, never in the device core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+ArrayLike = Any  # torch.Tensor | np.ndarray | pd.Series | pd.DataFrame | Sequence
+
+MSG_LENGTH = "Found input variables with inconsistent numbers of samples: {sizes}."
+MSG_EMPTY = "Expected `{name}` to be non-empty, but got 0 samples."
+MSG_NDIM = "Expected `{name}` to be 1-dimensional, but got shape {shape}."
+MSG_TYPE = "Expected `{name}` to be {expected}, but got {got}."
+MSG_BINARY = (
+    "Expected `{name}` to contain binary labels from {{0, 1}} or {{-1, 1}}, but got values "
+    "{values}.{hint}"
+)
+MSG_FINITE = "Expected `{name}` to be finite, but got {what} at {count} position(s) (first at index {first})."
+MSG_WEIGHT = "Expected `sample_weight` to be non-negative, but got {value} at index {index}."
+MSG_MISSING = (
+    "Expected `sensitive_features` to have no missing values, but {column} has {count} "
+    "(first at row {first}). Remove or replace them before computing metrics."
+)
+MSG_CHOICE = "Expected `{name}` to be one of {choices}, but got {value!r}."
+
+
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(MSG_CHOICE.format(name=name, choices=", ".join(map(repr, choices)), value=value))
+
+
+def _type_name(x: object) -> str:
+    if isinstance(x, (np.ndarray, torch.Tensor, pd.Series)):
+        return f"{type(x).__name__} of dtype {x.dtype}"
+    return type(x).__name__
+
+
+def to_tensor(x: ArrayLike, name: str, device: torch.device | None = None) -> torch.Tensor:
+    """Convert array-like input to a 1-d tensor, keeping a tensor's own device.
+
+    Numeric and boolean inputs only; other dtypes raise ``TypeError`` naming ``name``.
+    """
+    if x is None:
+        raise TypeError(MSG_TYPE.format(name=name, expected="an array-like of numbers", got="None"))
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        if isinstance(x, (pd.Series, pd.DataFrame)):
+            arr = x.to_numpy()
+        else:
+            try:
+                arr = np.asarray(x)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    MSG_TYPE.format(name=name, expected="an array-like of numbers", got=_type_name(x))
+                ) from err
+        if arr.dtype == object:
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    MSG_TYPE.format(name=name, expected="numeric or boolean values", got="object values")
+                ) from err
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise TypeError(
+                MSG_TYPE.format(name=name, expected="numeric or boolean values", got=f"dtype {arr.dtype}")
+            )
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        if device is not None:
+            t = t.to(device)
+    if t.is_complex():
+        raise TypeError(MSG_TYPE.format(name=name, expected="real values", got=f"dtype {t.dtype}"))
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 1:
+        raise ValueError(MSG_NDIM.format(name=name, shape=tuple(t.shape)))
+    return t
+
+
+def input_device(*xs: object) -> torch.device:
+    """The device of the first tensor among ``xs``; CPU when none is a tensor."""
+    for x in xs:
+        if isinstance(x, torch.Tensor):
+            return x.device
+    return torch.device("cpu")
+
+
+def check_lengths(**arrays: Any) -> int:
+    """Check that all given arrays have the same, non-zero length; return it."""
+    sizes = {k: len(v) for k, v in arrays.items() if v is not None}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"`{k}` has {n}" for k, n in sizes.items())
+        raise ValueError(MSG_LENGTH.format(sizes=listed))
+    n = next(iter(sizes.values()))
+    if n == 0:
+        raise ValueError(MSG_EMPTY.format(name=next(iter(sizes))))
+    return n
+
+
+def _first_index(mask: torch.Tensor) -> int:
+    return int(torch.nonzero(mask)[0, 0])
+
+
+def check_finite(t: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``t`` holds NaN or infinity."""
+    if t.is_floating_point():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            what = "NaN" if bool(torch.isnan(t).any()) else "infinity"
+            raise ValueError(
+                MSG_FINITE.format(name=name, what=what, count=int(bad.sum()), first=_first_index(bad))
+            )
+
+
+def binary_labels(y_true: torch.Tensor, y_pred: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """Check labels are binary and map them to ``{0, 1}`` as int64.
+
+    As in fairlearn, the union of the values must be a subset of ``{0, 1}`` or of
+    ``{-1, 1}``; 1 is the positive label.
+    """
+    named = [("y_true", y_true)] + ([("y_pred", y_pred)] if y_pred is not None else [])
+    seen: dict[str, set[float]] = {}
+    for name, t in named:
+        check_finite(t, name)
+        seen[name] = set(torch.unique(t.to(torch.float64)).tolist())
+    union = set().union(*seen.values())
+    if not (union <= {0.0, 1.0} or union <= {-1.0, 1.0}):
+        hint = " Threshold scores first, for example `y_pred = scores >= 0.5`."
+        for name, values in seen.items():
+            if not values <= {-1.0, 0.0, 1.0}:
+                raise ValueError(MSG_BINARY.format(
+                    name=name, values=_fmt_values(sorted(values)[:10]),
+                    hint=hint if name == "y_pred" else ""))
+        raise ValueError(MSG_BINARY.format(
+            name="y_true` and `y_pred", values=_fmt_values(sorted(union)), hint=""))
+    return tuple((t == 1).to(torch.int64) for _, t in named)
+
+
+def _fmt_values(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def check_scores(t: torch.Tensor, name: str = "y_score") -> torch.Tensor:
+    """Check scores are finite and return them as float64."""
+    check_finite(t, name)
+    return t.to(torch.float64)
+
+
+def as_weights(sample_weight: ArrayLike | None, n: int, device: torch.device) -> torch.Tensor | None:
+    """Validate ``sample_weight`` (finite, non-negative) and return float64, or ``None``."""
+    if sample_weight is None:
+        return None
+    w = to_tensor(sample_weight, "sample_weight", device).to(device)
+    check_finite(w, "sample_weight")
+    neg = w < 0
+    if bool(neg.any()):
+        i = _first_index(neg)
+        raise ValueError(MSG_WEIGHT.format(value=float(w[i]), index=i))
+    return w.to(torch.float64)

@@ -1,0 +1,204 @@
+"""Device core: the count table and every rate and parity measure computed from it.
+
+Nothing here reads a value back to the host (no ``.item()``, ``.cpu()``, ``.tolist()``,
+no Python ``bool`` of a tensor), so it can run inside a training step on any device
+without a synchronisation.  All functions accept leading batch dimensions, which is
+how the bootstrap evaluates B resampled tables with the very same code.
+
+Table layout: ``table[..., c, g, k]`` with channel ``c`` in (weighted sum, row count,
+sum of squared weights), group ``g`` and cell ``k = 2 * y_true + y_pred``, that is
+(TN, FP, FN, TP).
+"""
+
+from __future__ import annotations
+
+import torch
+
+WEIGHT, COUNT, WEIGHT_SQ = 0, 1, 2
+TN, FP, FN, TP = 0, 1, 2, 3
+
+# name: (numerator cells, denominator cells, conditional on the label or prediction).
+# Conditional rates follow scikit-learn's confusion-matrix normalisation, where
+# fairlearn returns 0 for a zero denominator; `zero_division` reproduces that.
+RATE_CELLS: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
+    "selection_rate": ((FP, TP), (TN, FP, FN, TP), False),
+    "base_rate": ((FN, TP), (TN, FP, FN, TP), False),
+    "accuracy": ((TN, TP), (TN, FP, FN, TP), False),
+    "true_positive_rate": ((TP,), (FN, TP), True),
+    "false_positive_rate": ((FP,), (TN, FP), True),
+    "true_negative_rate": ((TN,), (TN, FP), True),
+    "false_negative_rate": ((FN,), (FN, TP), True),
+    "positive_predictive_value": ((TP,), (FP, TP), True),
+    "negative_predictive_value": ((TN,), (TN, FN), True),
+}
+RATES: tuple[str, ...] = tuple(RATE_CELLS)
+
+
+def cell_index(y_true: torch.Tensor, y_pred: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """Flat cell index ``4 * group + 2 * y_true + y_pred`` (inputs coded 0/1)."""
+    return group_ids * 4 + y_true * 2 + y_pred
+
+
+def count_table(
+    y_true: torch.Tensor,
+    y_pred: torch.Tensor,
+    group_ids: torch.Tensor,
+    num_groups: int,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Build the ``[3, num_groups, 4]`` float64 count table in one pass.
+
+    ``y_true``/``y_pred`` are int64 0/1, ``group_ids`` int64 in ``[0, num_groups)``;
+    the table lives on their device.
+    """
+    cells = cell_index(y_true, y_pred, group_ids)
+    size = num_groups * 4
+    out = torch.zeros(3, size, dtype=torch.float64, device=cells.device)
+    ones = torch.ones(cells.shape, dtype=torch.float64, device=cells.device)
+    # index_add_ is a scatter-add with a fixed output size: unlike bincount on CUDA it
+    # never inspects the data to size its output, so it does not synchronise.
+    out[COUNT].index_add_(0, cells, ones)
+    if sample_weight is None:
+        out[WEIGHT] = out[COUNT]
+        out[WEIGHT_SQ] = out[COUNT]
+    else:
+        out[WEIGHT].index_add_(0, cells, sample_weight)
+        out[WEIGHT_SQ].index_add_(0, cells, sample_weight * sample_weight)
+    return out.view(3, num_groups, 4)
+
+
+def rates(
+    weighted: torch.Tensor, counts: torch.Tensor, zero_division: float = float("nan")
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every rate by group and overall from a weighted table.
+
+    Parameters
+    ----------
+    weighted, counts : Tensor ``[..., G, 4]``
+        Weighted sums and row counts per cell.
+    zero_division : float
+        Value of a conditional rate (TPR, FPR, ...) whose denominator is zero in a group
+        that has rows. Groups without rows, and whole-group rates (selection rate,
+        base rate, accuracy) with zero total weight, are NaN whatever this is.
+
+    Returns
+    -------
+    by_group : Tensor ``[..., G, R]``
+    overall : Tensor ``[..., R]``
+    undefined : Tensor ``[..., G, R]`` (bool)
+        Where a value is NaN because it could not be estimated.
+    """
+    present = counts.sum(-1) > 0
+    total = weighted.sum(-2)
+    by_group, overall = [], []
+    for num_cells, den_cells, conditional in RATE_CELLS.values():
+        by_group.append(_rate(weighted, num_cells, den_cells, conditional, present, zero_division))
+        overall.append(_rate(total, num_cells, den_cells, conditional, None, zero_division))
+    by_group_t = torch.stack(by_group, -1)
+    return by_group_t, torch.stack(overall, -1), torch.isnan(by_group_t)
+
+
+def _rate(
+    table: torch.Tensor,
+    num_cells: tuple[int, ...],
+    den_cells: tuple[int, ...],
+    conditional: bool,
+    present: torch.Tensor | None,
+    zero_division: float,
+) -> torch.Tensor:
+    # Columns are summed through basic indexing (views), never through an index tensor,
+    # which would be built on the host and copied to the device.
+    num = sum(table[..., k] for k in num_cells)
+    den = sum(table[..., k] for k in den_cells)
+    zero = den == 0
+    value = num / torch.where(zero, 1.0, den)
+    if conditional:
+        fill = zero_division if present is None else torch.where(present, zero_division, float("nan"))
+    else:
+        fill = float("nan")
+    return torch.where(zero, fill, value)
+
+
+def _nan_extreme(x: torch.Tensor, largest: bool) -> torch.Tensor:
+    """max/min over the last dim skipping NaN; NaN when every entry is NaN (as pandas)."""
+    nan = torch.isnan(x)
+    fill = float("-inf") if largest else float("inf")
+    filled = torch.where(nan, fill, x)
+    ext = filled.amax(-1) if largest else filled.amin(-1)
+    return torch.where(nan.all(-1), float("nan"), ext)
+
+
+def nanmax(x: torch.Tensor) -> torch.Tensor:
+    """Max over the last dimension, skipping NaN."""
+    return _nan_extreme(x, True)
+
+
+def nanmin(x: torch.Tensor) -> torch.Tensor:
+    """Min over the last dimension, skipping NaN."""
+    return _nan_extreme(x, False)
+
+
+def difference(by_group: torch.Tensor, overall: torch.Tensor, method: str) -> torch.Tensor:
+    """fairlearn's ``MetricFrame.difference`` over the last dimension."""
+    if method == "between_groups":
+        return nanmax(by_group) - nanmin(by_group)
+    return nanmax((by_group - overall.unsqueeze(-1)).abs())
+
+
+def ratio(by_group: torch.Tensor, overall: torch.Tensor, method: str) -> torch.Tensor:
+    """fairlearn's ``MetricFrame.ratio`` over the last dimension."""
+    if method == "between_groups":
+        return nanmin(by_group) / nanmax(by_group)
+    r = by_group / overall.unsqueeze(-1)
+    return nanmin(torch.where(r > 1, 1.0 / r, r))
+
+
+def combine_two(first: torch.Tensor, second: torch.Tensor, agg: str, largest: bool) -> torch.Tensor:
+    """Aggregate the TPR and FPR parts of equalized odds exactly as fairlearn does.
+
+    ``worst_case`` mirrors Python's built-in ``max``/``min`` over ``[tpr, fpr]``: the
+    first value is kept unless the second compares strictly greater (smaller), so a
+    NaN first value wins.  ``mean`` skips NaN, as a pandas mean does.
+    """
+    if agg == "worst_case":
+        better = second > first if largest else second < first
+        return torch.where(better, second, first)
+    both = torch.stack([first, second], -1)
+    nan = torch.isnan(both)
+    count = (~nan).sum(-1)
+    total = torch.where(nan, 0.0, both).sum(-1)
+    return torch.where(count > 0, total / count.clamp(min=1), float("nan"))
+
+
+# name: (rates it is built from, "difference" | "ratio")
+MEASURES: dict[str, tuple[tuple[str, ...], str]] = {
+    "demographic_parity_difference": (("selection_rate",), "difference"),
+    "demographic_parity_ratio": (("selection_rate",), "ratio"),
+    "equal_opportunity_difference": (("true_positive_rate",), "difference"),
+    "equal_opportunity_ratio": (("true_positive_rate",), "ratio"),
+    "equalized_odds_difference": (("true_positive_rate", "false_positive_rate"), "difference"),
+    "equalized_odds_ratio": (("true_positive_rate", "false_positive_rate"), "ratio"),
+    "predictive_parity_difference": (("positive_predictive_value",), "difference"),
+    "predictive_parity_ratio": (("positive_predictive_value",), "ratio"),
+    "accuracy_difference": (("accuracy",), "difference"),
+    "accuracy_ratio": (("accuracy",), "ratio"),
+}
+
+
+def measure(
+    by_group: torch.Tensor,
+    overall: torch.Tensor,
+    name: str,
+    method: str = "between_groups",
+    agg: str = "worst_case",
+) -> torch.Tensor:
+    """A parity measure from rates ``[..., G, R]`` and overall ``[..., R]``."""
+    rate_names, kind = MEASURES[name]
+    parts = []
+    for rate in rate_names:
+        r = RATES.index(rate)
+        op = difference if kind == "difference" else ratio
+        parts.append(op(by_group[..., r], overall[..., r], method))
+    if len(parts) == 1:
+        return parts[0]
+    return combine_two(parts[0], parts[1], agg, largest=kind == "difference")

@@ -1,0 +1,143 @@
+"""User-facing layer: validate inputs, encode groups, build the table, warn on NaN."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .._validation import (
+    ArrayLike,
+    as_weights,
+    binary_labels,
+    check_choice,
+    check_lengths,
+    check_scores,
+    input_device,
+    to_tensor,
+)
+from . import _core as core
+from ._groups import Groups, encode_groups
+
+METHODS = ("between_groups", "to_overall")
+AGGS = ("worst_case", "mean")
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A rate could not be estimated (zero denominator or empty group) and is NaN."""
+
+
+def _len(x: Any) -> int:
+    if isinstance(x, dict):
+        return len(next(iter(x.values()))) if x else 0
+    return len(x)
+
+
+def prepare_labels(
+    y_true: ArrayLike,
+    y_pred: ArrayLike | None,
+    sensitive_features: Any,
+    sample_weight: ArrayLike | None,
+    *,
+    scores: ArrayLike | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Groups, torch.Tensor | None]:
+    """Validate everything and return ``(y_true, y_pred, y_score, groups, weight)``.
+
+    Labels come back as int64 0/1, scores and weights as float64, all on the device of
+    the first tensor argument (CPU when none is a tensor).
+    """
+    device = input_device(y_true, y_pred, scores, sensitive_features, sample_weight)
+    yt = to_tensor(y_true, "y_true", device)
+    yp = None if y_pred is None else to_tensor(y_pred, "y_pred", device)
+    ys = None if scores is None else to_tensor(scores, "y_score", device)
+    sf_len = None if sensitive_features is None else _len(sensitive_features)
+    lengths: dict[str, Any] = {"y_true": yt, "y_pred": yp, "y_score": ys}
+    if sf_len is not None:
+        lengths["sensitive_features"] = range(sf_len)
+    if sample_weight is not None:
+        lengths["sample_weight"] = range(_len(sample_weight))
+    check_lengths(**lengths)
+    labels = binary_labels(yt.to(device), None if yp is None else yp.to(device))
+    yt_b = labels[0]
+    yp_b = labels[1] if yp is not None else None
+    ys_f = None if ys is None else check_scores(ys.to(device))
+    weight = as_weights(sample_weight, len(yt), device)
+    if sensitive_features is None:
+        groups = Groups(
+            ids=torch.zeros(len(yt), dtype=torch.int64, device=device),
+            num_groups=1,
+            index=pd.Index(["all"], name="group"),
+        )
+    else:
+        groups = encode_groups(sensitive_features, device)
+    return yt_b, yp_b, ys_f, groups, weight
+
+
+def group_table(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    sensitive_features: Any,
+    sample_weight: ArrayLike | None = None,
+) -> tuple[torch.Tensor, Groups]:
+    """Validate inputs and build the ``[3, G, 4]`` count table with its groups."""
+    yt, yp, _, groups, weight = prepare_labels(y_true, y_pred, sensitive_features, sample_weight)
+    assert yp is not None
+    return core.count_table(yt, yp, groups.ids, groups.num_groups, weight), groups
+
+
+def warn_undefined(
+    undefined: torch.Tensor,
+    overall: torch.Tensor,
+    counts: torch.Tensor,
+    rate_names: Sequence[str],
+    groups: Groups,
+    zero_division: float,
+) -> None:
+    """Emit one warning naming the groups whose requested rates are NaN.
+
+    This reads one flag from the host; the device core below never does.
+    """
+    idx = [core.RATES.index(r) for r in rate_names]
+    by = undefined[..., idx]
+    over = torch.isnan(overall[..., idx])
+    if not bool(by.any() | over.any()):  # the single host read on the success path
+        return
+    absent = (counts.sum(-1) == 0).cpu()
+    by = by.cpu()
+    parts = []
+    empty = [groups.label(g) for g in range(groups.num_groups) if absent[g]]
+    if empty:
+        parts.append(f"no samples in group(s) {_fmt_groups(empty)}")
+    for j, rate in enumerate(rate_names):
+        bad = [groups.label(g) for g in range(groups.num_groups) if by[g, j] and not absent[g]]
+        if bad:
+            parts.append(f"{rate} has a zero denominator in group(s) {_fmt_groups(bad)}")
+        if bool(over[j]):
+            parts.append(f"{rate} has a zero denominator overall")
+    hint = "" if not math.isnan(zero_division) else " Pass zero_division=0.0 to get fairlearn's 0."
+    warnings.warn(
+        "Undefined rates returned as NaN and skipped by aggregates: "
+        + "; ".join(parts)
+        + "."
+        + (hint if any("denominator" in p for p in parts) else ""),
+        UndefinedMetricWarning,
+        stacklevel=3,
+    )
+
+
+def _fmt_groups(labels: list[Any], limit: int = 10) -> str:
+    shown = ", ".join(repr(x) for x in labels[:limit])
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def check_options(method: str | None = None, agg: str | None = None) -> None:
+    """Validate the ``method`` and ``agg`` options."""
+    if method is not None:
+        check_choice("method", method, METHODS)
+    if agg is not None:
+        check_choice("agg", agg, AGGS)
