@@ -4,7 +4,18 @@ Every rate and parity measure is read off one weighted count table
 ``[group, y_true, y_pred]`` built in a single pass on the input's device.
 """
 
+from ._bygroup import ByGroup
+from ._core import MEASURES, RATES
 from ._prepare import UndefinedMetricWarning
+from .equity import (
+    accuracy_by_group,
+    equity_scaled_accuracy,
+    equity_scaled_auc,
+    es_metric,
+    performance_scaled_disparity,
+    psd,
+    worst_group_accuracy,
+)
 from .fairness import (
     accuracy,
     demographic_parity_difference,
@@ -19,8 +30,28 @@ from .fairness import (
     true_negative_rate,
     true_positive_rate,
 )
+from .report import BootstrapResult, FairnessReport, fairness_report
+from .scores import calibration_gap, expected_calibration_error, roc_auc_by_group
+from .streaming import FairnessAccumulator
 
 __all__ = [
+    "BootstrapResult",
+    "ByGroup",
+    "FairnessAccumulator",
+    "FairnessReport",
+    "MEASURES",
+    "RATES",
+    "accuracy_by_group",
+    "calibration_gap",
+    "equity_scaled_accuracy",
+    "equity_scaled_auc",
+    "es_metric",
+    "expected_calibration_error",
+    "fairness_report",
+    "performance_scaled_disparity",
+    "psd",
+    "roc_auc_by_group",
+    "worst_group_accuracy",
     "UndefinedMetricWarning",
     "accuracy",
     "demographic_parity_difference",

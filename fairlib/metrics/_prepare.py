@@ -94,7 +94,7 @@ def warn_undefined(
     overall: torch.Tensor,
     counts: torch.Tensor,
     rate_names: Sequence[str],
-    groups: Groups,
+    index: pd.Index,
     zero_division: float,
 ) -> None:
     """Emit one warning naming the groups whose requested rates are NaN.
@@ -109,11 +109,11 @@ def warn_undefined(
     absent = (counts.sum(-1) == 0).cpu()
     by = by.cpu()
     parts = []
-    empty = [groups.label(g) for g in range(groups.num_groups) if absent[g]]
+    empty = [index[g] for g in range(len(index)) if absent[g]]
     if empty:
         parts.append(f"no samples in group(s) {_fmt_groups(empty)}")
     for j, rate in enumerate(rate_names):
-        bad = [groups.label(g) for g in range(groups.num_groups) if by[g, j] and not absent[g]]
+        bad = [index[g] for g in range(len(index)) if by[g, j] and not absent[g]]
         if bad:
             parts.append(f"{rate} has a zero denominator in group(s) {_fmt_groups(bad)}")
         if bool(over[j]):

@@ -25,7 +25,7 @@ def _overall_rate(
 ) -> torch.Tensor:
     table, groups = group_table(y_true, y_pred, None, sample_weight)
     by_group, overall, undefined = core.rates(table[core.WEIGHT], table[core.COUNT], zero_division)
-    warn_undefined(undefined, overall, table[core.COUNT], [name], groups, zero_division)
+    warn_undefined(undefined, overall, table[core.COUNT], [name], groups.index, zero_division)
     return overall[core.RATES.index(name)]
 
 
@@ -43,7 +43,7 @@ def _parity(
     table, groups = group_table(y_true, y_pred, sensitive_features, sample_weight)
     by_group, overall, undefined = core.rates(table[core.WEIGHT], table[core.COUNT], zero_division)
     rate_names = core.MEASURES[name][0]
-    warn_undefined(undefined, overall, table[core.COUNT], rate_names, groups, zero_division)
+    warn_undefined(undefined, overall, table[core.COUNT], rate_names, groups.index, zero_division)
     return core.measure(by_group, overall, name, method, agg)
 
 
