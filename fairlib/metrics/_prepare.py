@@ -44,17 +44,19 @@ def prepare_labels(
     sample_weight: ArrayLike | None,
     *,
     scores: ArrayLike | None = None,
+    overall_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Groups, torch.Tensor | None]:
     """Validate everything and return ``(y_true, y_pred, y_score, groups, weight)``.
 
     Labels come back as int64 0/1, scores and weights as float64, all on the device of
-    the first tensor argument (CPU when none is a tensor).
+    the first tensor argument (CPU when none is a tensor).  With ``overall_only`` all
+    rows form one group and ``sensitive_features`` is ignored.
     """
     device = input_device(y_true, y_pred, scores, sensitive_features, sample_weight)
     yt = to_tensor(y_true, "y_true", device)
     yp = None if y_pred is None else to_tensor(y_pred, "y_pred", device)
     ys = None if scores is None else to_tensor(scores, "y_score", device)
-    sf_len = None if sensitive_features is None else _len(sensitive_features)
+    sf_len = None if overall_only or sensitive_features is None else _len(sensitive_features)
     lengths: dict[str, Any] = {"y_true": yt, "y_pred": yp, "y_score": ys}
     if sf_len is not None:
         lengths["sensitive_features"] = range(sf_len)
@@ -66,7 +68,7 @@ def prepare_labels(
     yp_b = labels[1] if yp is not None else None
     ys_f = None if ys is None else check_scores(ys.to(device))
     weight = as_weights(sample_weight, len(yt), device)
-    if sensitive_features is None:
+    if overall_only:
         groups = Groups(
             ids=torch.zeros(len(yt), dtype=torch.int64, device=device),
             num_groups=1,
@@ -82,9 +84,12 @@ def group_table(
     y_pred: ArrayLike,
     sensitive_features: Any,
     sample_weight: ArrayLike | None = None,
+    overall_only: bool = False,
 ) -> tuple[torch.Tensor, Groups]:
     """Validate inputs and build the ``[3, G, 4]`` count table with its groups."""
-    yt, yp, _, groups, weight = prepare_labels(y_true, y_pred, sensitive_features, sample_weight)
+    yt, yp, _, groups, weight = prepare_labels(
+        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only
+    )
     assert yp is not None
     return core.count_table(yt, yp, groups.ids, groups.num_groups, weight), groups
 

@@ -23,7 +23,7 @@ NAN = float("nan")
 def _overall_rate(
     name: str, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, zero_division: float
 ) -> torch.Tensor:
-    table, groups = group_table(y_true, y_pred, None, sample_weight)
+    table, groups = group_table(y_true, y_pred, None, sample_weight, overall_only=True)
     by_group, overall, undefined = core.rates(table[core.WEIGHT], table[core.COUNT], zero_division)
     warn_undefined(undefined, overall, table[core.COUNT], [name], groups.index, zero_division)
     return overall[core.RATES.index(name)]

@@ -159,14 +159,29 @@ def roc_auc_by_group(
     return result
 
 
-def _edges(ys: torch.Tensor, n_bins: int, strategy: str) -> torch.Tensor:
+def _edges(ys: torch.Tensor, n_bins: int, strategy: str, weight: torch.Tensor | None) -> torch.Tensor:
     if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"Expected `n_bins` to be a positive integer, but got {n_bins!r}.")
     check_choice("strategy", strategy, ("uniform", "quantile"))
     inner = torch.arange(1, n_bins, dtype=torch.float64, device=ys.device) / n_bins
     if strategy == "uniform":
         return inner
-    return torch.quantile(ys, inner)
+    return weighted_quantiles(ys, inner, weight)
+
+
+def weighted_quantiles(
+    values: torch.Tensor, q: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Weighted quantiles: the smallest value whose cumulative weight share reaches ``q``.
+
+    Integer weights act as repeated rows and zero weights as dropped rows, so binning
+    by these edges keeps the sample-weight invariances.
+    """
+    order = torch.argsort(values, stable=True)
+    w = torch.ones_like(values) if weight is None else weight[order]
+    cum = torch.cumsum(w, 0)
+    idx = torch.searchsorted(cum, q * cum[-1]).clamp(max=values.shape[0] - 1)
+    return values[order][idx]
 
 
 def expected_calibration_error(
@@ -189,7 +204,7 @@ def expected_calibration_error(
     n_bins : int, default 10
         Number of bins.
     strategy : {"uniform", "quantile"}
-        Equal-width bins, or bins holding equal numbers of rows.
+        Equal-width bins, or bins holding equal shares of the total weight.
     sample_weight : array-like of shape (n,), optional
         Non-negative weights.
 
@@ -206,7 +221,7 @@ def expected_calibration_error(
     [0.2, 0.4]
     """
     yt, ys, groups, w = _prepare_scores(y_true, y_score, sensitive_features, sample_weight, True)
-    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy), w)
+    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy, w), w)
     result = ByGroup(ece_from_table(table), ece_from_table(table.sum(0)), groups.index, "ece")
     _warn_nan(result, "zero total weight")
     return result
@@ -218,7 +233,7 @@ def calibration_gap(
 ) -> torch.Tensor:
     """Within-bin calibration gap between groups.
 
-    Scores are binned (quantile bins of all scores by default); in each bin the
+    Scores are binned (weighted quantile bins of all scores by default); in each bin the
     positive rate is computed per group, and the gap is the mean over bins of the
     largest minus smallest group rate.  A score is calibrated within groups when the
     gap is near 0. Bins holding fewer than two groups are skipped.
@@ -242,7 +257,7 @@ def calibration_gap(
     0.5
     """
     yt, ys, groups, w = _prepare_scores(y_true, y_score, sensitive_features, sample_weight, False)
-    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy), w)
+    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy, w), w)
     gap = gap_from_table(table)
     if bool(torch.isnan(gap)):
         warnings.warn(
