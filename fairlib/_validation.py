@@ -123,16 +123,40 @@ def check_finite(t: torch.Tensor, name: str) -> None:
 
 
 def binary_labels(y_true: torch.Tensor, y_pred: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-    """Check labels are binary and map them to ``{0, 1}`` as int64.
+    """Check labels are binary and return them coded 0/1 (integer dtype, no copy if possible).
 
     As in fairlearn, the union of the values must be a subset of ``{0, 1}`` or of
-    ``{-1, 1}``; 1 is the positive label.
+    ``{-1, 1}``; 1 is the positive label.  The common case (integer or boolean 0/1)
+    costs one min/max pass per array and a single read from the host.
     """
     named = [("y_true", y_true)] + ([("y_pred", y_pred)] if y_pred is not None else [])
-    seen: dict[str, set[float]] = {}
     for name, t in named:
         check_finite(t, name)
-        seen[name] = set(torch.unique(t.to(torch.float64)).tolist())
+    exact = [t for _, t in named if not t.is_floating_point() and t.dtype != torch.bool]
+    bounds = torch.stack([v.to(torch.float64) for t in exact for v in torch.aminmax(t)]) if exact else None
+    if bounds is not None and bool(((bounds >= 0) & (bounds <= 1)).all()):
+        floats_ok = all(
+            not bool(((t != 0) & (t != 1)).any()) for _, t in named if t.is_floating_point()
+        )
+        if floats_ok:
+            return tuple(_as_code(t) for _, t in named)
+    elif bounds is None and all(t.dtype == torch.bool for _, t in named):
+        return tuple(_as_code(t) for _, t in named)
+    return _binary_labels_slow(named)
+
+
+def _as_code(t: torch.Tensor) -> torch.Tensor:
+    if t.dtype == torch.bool:
+        return t.view(torch.uint8)
+    if t.is_floating_point():
+        return (t == 1).to(torch.int64)
+    return t
+
+
+def _binary_labels_slow(named: list[tuple[str, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+    seen: dict[str, set[float]] = {
+        name: set(torch.unique(t.to(torch.float64)).tolist()) for name, t in named
+    }
     union = set().union(*seen.values())
     if not (union <= {0.0, 1.0} or union <= {-1.0, 1.0}):
         hint = " Threshold scores first, for example `y_pred = scores >= 0.5`."

@@ -75,6 +75,20 @@ def test_count_table_and_every_measure_never_sync():
     assert all(r.device.type == "cpu" for r in results)
 
 
+def test_gpu_table_path_never_syncs_and_equals_cpu_path():
+    """count_table uses bincount on the CPU and a scatter-add elsewhere; check the latter here."""
+    y_true, y_pred, g, w, _ = _inputs()
+    rec = OpRecorder("cpu")
+    with rec:
+        scattered = core.count_table_scatter(core.cell_index(y_true, y_pred, g), 24, w)
+    assert not [op for op in rec.ops if op.startswith(FORBIDDEN)] and not rec.foreign
+    assert "index_add.default" in rec.ops or any(op.startswith("index_add") for op in rec.ops)
+    torch.testing.assert_close(scattered.view(3, 6, 4), core.count_table(y_true, y_pred, g, 6, w),
+                               rtol=1e-12, atol=1e-9)
+    unweighted = core.count_table_scatter(core.cell_index(y_true, y_pred, g), 24)
+    assert torch.equal(unweighted.view(3, 6, 4), core.count_table(y_true, y_pred, g, 6))
+
+
 def test_bootstrap_resampling_never_syncs():
     y_true, y_pred, g, _, _ = _inputs()
     table = core.count_table(y_true, y_pred, g, 6)
@@ -101,3 +115,13 @@ def test_recorder_catches_item_and_device_moves():
     with rec:
         torch.zeros(2, device="cpu") + 1
     assert rec.foreign
+
+
+def test_chunked_cpu_table_equals_scatter_table(monkeypatch):
+    y_true, y_pred, g, w, _ = _inputs(n=5003)
+    monkeypatch.setattr(core, "_CPU_CHUNK", 777)  # several chunks and a ragged last one
+    for weight in (None, w):
+        chunked = core.count_table(y_true, y_pred, g, 6, weight)
+        scattered = core.count_table_scatter(core.cell_index(y_true, y_pred, g), 24, weight)
+        torch.testing.assert_close(chunked, scattered.view(3, 6, 4), rtol=1e-12, atol=1e-9)
+    assert float(chunked[core.COUNT].sum()) == 5003

@@ -8,7 +8,6 @@ fairlearn's ``MetricFrame``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from .._validation import MSG_MISSING, MSG_TYPE, _type_name
 _DENSE_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True)
 class Groups:
     """Integer-coded groups.
 
@@ -30,19 +28,40 @@ class Groups:
     ----------
     ids : torch.Tensor
         int64 group id per row, on the input device.
-    num_groups : int
-        Number of groups (product of per-feature level counts).
-    index : pandas.Index
-        Label of each group id; a ``MultiIndex`` for several features.
+    shape : tuple of int
+        Number of levels of each sensitive feature; ids are mixed-radix over it.
+    levels : list of lists
+        The label of each level, per feature.
+    names : list of str
+        Feature names.
     """
 
-    ids: torch.Tensor
-    num_groups: int
-    index: pd.Index
+    def __init__(self, ids: torch.Tensor | None, shape: tuple[int, ...], levels: list[list[Any]],
+                 names: list[str], ids_fn: Any = None) -> None:
+        self._ids = ids
+        self._ids_fn = ids_fn  # computes ids on first use (after dropping unobserved levels)
+        self.shape = shape
+        self.levels = levels
+        self.names = names
 
-    def label(self, i: int) -> Any:
-        """The label of group ``i`` (a tuple for several features)."""
-        return self.index[i]
+    @property
+    def ids(self) -> torch.Tensor:
+        """Group id of each row."""
+        if self._ids is None:
+            self._ids = self._ids_fn()
+        return self._ids
+
+    @property
+    def num_groups(self) -> int:
+        """Number of groups (product of the level counts)."""
+        return int(np.prod(self.shape))
+
+    @property
+    def index(self) -> pd.Index:
+        """Label of each group id; a ``MultiIndex`` for several features."""
+        if len(self.levels) == 1:
+            return pd.Index(self.levels[0], name=self.names[0])
+        return pd.MultiIndex.from_product(self.levels, names=self.names)
 
 
 def _columns(sensitive_features: Any) -> list[tuple[str, Any]]:
@@ -95,7 +114,7 @@ def _missing_error(name: str, mask: np.ndarray) -> ValueError:
     )
 
 
-def _encode_tensor(name: str, col: torch.Tensor) -> tuple[torch.Tensor, list[Any]]:
+def _encode_tensor(name: str, col: torch.Tensor, compact: bool) -> tuple[torch.Tensor, list[Any]]:
     if col.is_floating_point():
         nan = torch.isnan(col)
         if bool(nan.any()):
@@ -104,6 +123,8 @@ def _encode_tensor(name: str, col: torch.Tensor) -> tuple[torch.Tensor, list[Any
         lo, hi = torch.aminmax(col)
         lo_i, hi_i = int(lo), int(hi)
         if lo_i >= 0 and hi_i < _DENSE_LIMIT:
+            if not compact:  # codes used as they are; unobserved levels are dropped later
+                return col.long(), list(range(hi_i + 1))
             present = torch.zeros(hi_i + 1, dtype=torch.bool, device=col.device)
             present[col.long()] = True
             values = torch.nonzero(present).flatten()
@@ -129,8 +150,13 @@ def _encode_array(name: str, col: Any) -> tuple[np.ndarray, list[Any]]:
     return codes.astype(np.int64), list(uniques)
 
 
-def encode_groups(sensitive_features: Any, device: torch.device) -> Groups:
-    """Encode one or several sensitive features as group ids on ``device``."""
+def encode_groups(sensitive_features: Any, device: torch.device, compact: bool = True) -> Groups:
+    """Encode one or several sensitive features as group ids on ``device``.
+
+    With ``compact=False``, small non-negative integer tensors keep their codes (no
+    pass over the data), so some levels may be unobserved: pass the count table
+    through :func:`drop_unobserved` afterwards.
+    """
     columns = _columns(sensitive_features)
     if not columns:
         raise ValueError("Expected `sensitive_features` to have at least one column, but got none.")
@@ -138,7 +164,7 @@ def encode_groups(sensitive_features: Any, device: torch.device) -> Groups:
     levels: list[list[Any]] = []
     for name, col in columns:
         if isinstance(col, torch.Tensor):
-            codes_t, values = _encode_tensor(name, col.to(device))
+            codes_t, values = _encode_tensor(name, col.to(device), compact)
         else:
             codes, values = _encode_array(name, col)
             codes_t = torch.from_numpy(codes).to(device)
@@ -149,10 +175,37 @@ def encode_groups(sensitive_features: Any, device: torch.device) -> Groups:
             )
         ids = codes_t if ids is None else ids * len(values) + codes_t
         levels.append(values)
-    names = [n for n, _ in columns]
-    if len(columns) == 1:
-        index: pd.Index = pd.Index(levels[0], name=names[0])
-    else:
-        index = pd.MultiIndex.from_product(levels, names=names)
     assert ids is not None
-    return Groups(ids=ids, num_groups=len(index), index=index)
+    return Groups(ids, tuple(len(v) for v in levels), levels, [n for n, _ in columns])
+
+
+def drop_unobserved(table: torch.Tensor, groups: Groups) -> tuple[torch.Tensor, Groups]:
+    """Remove feature levels with no rows from a ``[3, G, 4]`` table and its groups.
+
+    Reads which levels occur from the table's row counts (one small host read).
+    """
+    counts = table[1].sum(-1).reshape(groups.shape)
+    keep: list[torch.Tensor] = []
+    for j in range(len(groups.shape)):
+        others = tuple(d for d in range(len(groups.shape)) if d != j)
+        present = (counts.sum(others) if others else counts) > 0
+        keep.append(torch.nonzero(present).flatten())
+    if all(len(k) == n for k, n in zip(keep, groups.shape)):
+        return table, groups
+    sub = table.reshape(3, *groups.shape, 4)
+    for j, k in enumerate(keep):
+        sub = sub.index_select(j + 1, k)
+    new_shape = tuple(len(k) for k in keep)
+    levels = [[lv[i] for i in k.tolist()] for lv, k in zip(groups.levels, keep)]
+
+    def remapped_ids() -> torch.Tensor:
+        grid = torch.full((groups.num_groups,), -1, dtype=torch.long, device=table.device)
+        new_ids = torch.arange(int(np.prod(new_shape)), device=table.device).reshape(new_shape)
+        old = torch.arange(groups.num_groups, device=table.device).reshape(groups.shape)
+        for j, k in enumerate(keep):
+            old = old.index_select(j, k)
+        grid[old.reshape(-1)] = new_ids.reshape(-1)
+        return grid[groups.ids]
+
+    new = Groups(None, new_shape, levels, groups.names, ids_fn=remapped_ids)
+    return sub.reshape(3, -1, 4), new

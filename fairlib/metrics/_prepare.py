@@ -21,7 +21,7 @@ from .._validation import (
     to_tensor,
 )
 from . import _core as core
-from ._groups import Groups, encode_groups
+from ._groups import Groups, drop_unobserved, encode_groups
 
 METHODS = ("between_groups", "to_overall")
 AGGS = ("worst_case", "mean")
@@ -45,6 +45,7 @@ def prepare_labels(
     *,
     scores: ArrayLike | None = None,
     overall_only: bool = False,
+    compact: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Groups, torch.Tensor | None]:
     """Validate everything and return ``(y_true, y_pred, y_score, groups, weight)``.
 
@@ -69,13 +70,9 @@ def prepare_labels(
     ys_f = None if ys is None else check_scores(ys.to(device))
     weight = as_weights(sample_weight, len(yt), device)
     if overall_only:
-        groups = Groups(
-            ids=torch.zeros(len(yt), dtype=torch.int64, device=device),
-            num_groups=1,
-            index=pd.Index(["all"], name="group"),
-        )
+        groups = Groups(torch.zeros(len(yt), dtype=torch.int64, device=device), (1,), [["all"]], ["group"])
     else:
-        groups = encode_groups(sensitive_features, device)
+        groups = encode_groups(sensitive_features, device, compact=compact)
     return yt_b, yp_b, ys_f, groups, weight
 
 
@@ -88,10 +85,11 @@ def group_table(
 ) -> tuple[torch.Tensor, Groups]:
     """Validate inputs and build the ``[3, G, 4]`` count table with its groups."""
     yt, yp, _, groups, weight = prepare_labels(
-        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only
+        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only, compact=False
     )
     assert yp is not None
-    return core.count_table(yt, yp, groups.ids, groups.num_groups, weight), groups
+    table = core.count_table(yt, yp, groups.ids, groups.num_groups, weight)
+    return drop_unobserved(table, groups)
 
 
 def warn_undefined(

@@ -12,6 +12,7 @@ from .._validation import ArrayLike, check_choice
 from . import _bootstrap as boot
 from . import _core as core
 from ._bygroup import ByGroup
+from ._groups import drop_unobserved
 from ._prepare import METHODS, check_options, prepare_labels, warn_undefined
 
 NAN = float("nan")
@@ -296,9 +297,9 @@ def fairness_report(
     >>> 0.0 <= lo <= hi <= 1.0
     True
     """
-    yt, yp, _, groups, w = prepare_labels(y_true, y_pred, sensitive_features, sample_weight)
+    yt, yp, _, groups, w = prepare_labels(y_true, y_pred, sensitive_features, sample_weight, compact=False)
     assert yp is not None
-    table = core.count_table(yt, yp, groups.ids, groups.num_groups, w)
+    table, groups = drop_unobserved(core.count_table(yt, yp, groups.ids, groups.num_groups, w), groups)
     rows = None if w is None else (core.cell_index(yt, yp, groups.ids), w)
     report = FairnessReport(table, groups.index, zero_division, rows)
     report.warn_undefined()

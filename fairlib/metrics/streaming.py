@@ -9,6 +9,7 @@ import torch
 
 from .._validation import ArrayLike, as_weights, binary_labels, check_lengths, input_device, to_tensor
 from . import _core as core
+from ._groups import drop_unobserved
 from ._prepare import prepare_labels
 from .report import FairnessReport
 
@@ -129,9 +130,11 @@ class FairnessAccumulator:
         self.table_ = table if self.table_ is None else self.table_ + table
 
     def _update_discovered(self, y_true: Any, y_pred: Any, sensitive_features: Any, sample_weight: Any) -> None:
-        yt, yp, _, groups, w = prepare_labels(y_true, y_pred, sensitive_features, sample_weight)
+        yt, yp, _, groups, w = prepare_labels(
+            y_true, y_pred, sensitive_features, sample_weight, compact=False
+        )
         assert yp is not None
-        batch = core.count_table(yt, yp, groups.ids, groups.num_groups, w)
+        batch, groups = drop_unobserved(core.count_table(yt, yp, groups.ids, groups.num_groups, w), groups)
         names = list(groups.index.names)
         if self._names is not None and names != self._names:
             raise ValueError(
