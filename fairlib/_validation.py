@@ -139,13 +139,14 @@ def binary_labels(y_true: torch.Tensor, y_pred: torch.Tensor | None = None) -> t
             not bool(((t != 0) & (t != 1)).any()) for _, t in named if t.is_floating_point()
         )
         if floats_ok:
-            return tuple(_as_code(t) for _, t in named)
+            return tuple(as_binary_code(t) for _, t in named)
     elif bounds is None and all(t.dtype == torch.bool for _, t in named):
-        return tuple(_as_code(t) for _, t in named)
+        return tuple(as_binary_code(t) for _, t in named)
     return _binary_labels_slow(named)
 
 
-def _as_code(t: torch.Tensor) -> torch.Tensor:
+def as_binary_code(t: torch.Tensor) -> torch.Tensor:
+    """0/1 labels as an integer tensor without a copy where possible (no checks)."""
     if t.dtype == torch.bool:
         return t.view(torch.uint8)
     if t.is_floating_point():

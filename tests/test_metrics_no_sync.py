@@ -125,3 +125,16 @@ def test_chunked_cpu_table_equals_scatter_table(monkeypatch):
         scattered = core.count_table_scatter(core.cell_index(y_true, y_pred, g), 24, weight)
         torch.testing.assert_close(chunked, scattered.view(3, 6, 4), rtol=1e-12, atol=1e-9)
     assert float(chunked[core.COUNT].sum()) == 5003
+
+
+def test_unchecked_accumulator_update_never_syncs():
+    from fairlib.metrics import FairnessAccumulator
+
+    y_true, y_pred, g, w, _ = _inputs()
+    acc = FairnessAccumulator(num_groups=6, validate_args=False)
+    rec = OpRecorder("cpu")
+    with rec:
+        acc.update(y_true, y_pred, g, w)
+        acc.update(y_true, y_pred, g, w)
+    assert not [op for op in rec.ops if op.startswith(FORBIDDEN)] and not rec.foreign
+    assert torch.allclose(acc.table_, 2 * core.count_table(y_true, y_pred, g, 6, w))

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .._validation import ArrayLike, as_weights, binary_labels, check_lengths, input_device, to_tensor
+from .._validation import ArrayLike, as_binary_code, as_weights, binary_labels, check_lengths, input_device, to_tensor
 from . import _core as core
 from ._groups import drop_unobserved
 from ._prepare import prepare_labels
@@ -123,7 +123,7 @@ class FairnessAccumulator:
                     f"values {sorted(set(g[bad].tolist()))[:10]}."
                 )
         else:
-            yt, yp = (yt == 1).long(), (yp == 1).long()
+            yt, yp = as_binary_code(yt), as_binary_code(yp)
             w = None if sample_weight is None else to_tensor(sample_weight, "sample_weight", device).to(
                 device, torch.float64)
         table = core.count_table(yt, yp, g.long(), n_groups, w)
