@@ -73,6 +73,7 @@ def dpd(y_true=(0, 1, 1, 0), y_pred=(1, 1, 0, 0), sf=SF, **kw):
          r"Expected `name` to be one of 'selection_rate'.*but got 'recall'"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::fairlib.metrics.UndefinedMetricWarning")
 def test_error_messages(call, error, match):
     with pytest.raises(error, match=match):
         call()

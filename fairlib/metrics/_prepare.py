@@ -76,6 +76,30 @@ def prepare_labels(
     return yt_b, yp_b, ys_f, groups, weight
 
 
+def build_table(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    sensitive_features: Any,
+    sample_weight: ArrayLike | None = None,
+    *,
+    overall_only: bool = False,
+    keep_rows: bool = False,
+) -> tuple[torch.Tensor, Groups, tuple[torch.Tensor, torch.Tensor] | None]:
+    """Validate inputs; return the ``[3, G, 4]`` count table, its groups and, for
+    weighted data with ``keep_rows``, each row's ``(cell, weight)`` (for the bootstrap).
+    """
+    yt, yp, _, groups, weight = prepare_labels(
+        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only, compact=False
+    )
+    assert yp is not None
+    table = core.count_table(yt, yp, groups.ids, groups.num_groups, weight)
+    table, groups = drop_unobserved(table, groups)
+    rows = None
+    if keep_rows and weight is not None:
+        rows = (core.cell_index(yt, yp, groups.ids), weight)
+    return table, groups, rows
+
+
 def group_table(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -84,12 +108,10 @@ def group_table(
     overall_only: bool = False,
 ) -> tuple[torch.Tensor, Groups]:
     """Validate inputs and build the ``[3, G, 4]`` count table with its groups."""
-    yt, yp, _, groups, weight = prepare_labels(
-        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only, compact=False
+    table, groups, _ = build_table(
+        y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only
     )
-    assert yp is not None
-    table = core.count_table(yt, yp, groups.ids, groups.num_groups, weight)
-    return drop_unobserved(table, groups)
+    return table, groups
 
 
 def warn_undefined(

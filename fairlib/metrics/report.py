@@ -12,8 +12,7 @@ from .._validation import ArrayLike, check_choice
 from . import _bootstrap as boot
 from . import _core as core
 from ._bygroup import ByGroup
-from ._groups import drop_unobserved
-from ._prepare import METHODS, check_options, prepare_labels, warn_undefined
+from ._prepare import METHODS, build_table, check_options, warn_undefined
 
 NAN = float("nan")
 _MEASURE_AGGS = {"equalized_odds_difference", "equalized_odds_ratio"}
@@ -297,10 +296,9 @@ def fairness_report(
     >>> 0.0 <= lo <= hi <= 1.0
     True
     """
-    yt, yp, _, groups, w = prepare_labels(y_true, y_pred, sensitive_features, sample_weight, compact=False)
-    assert yp is not None
-    table, groups = drop_unobserved(core.count_table(yt, yp, groups.ids, groups.num_groups, w), groups)
-    rows = None if w is None else (core.cell_index(yt, yp, groups.ids), w)
+    table, groups, rows = build_table(
+        y_true, y_pred, sensitive_features, sample_weight, keep_rows=True
+    )
     report = FairnessReport(table, groups.index, zero_division, rows)
     report.warn_undefined()
     return report

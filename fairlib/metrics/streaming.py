@@ -9,8 +9,7 @@ import torch
 
 from .._validation import ArrayLike, as_binary_code, as_weights, binary_labels, check_lengths, input_device, to_tensor
 from . import _core as core
-from ._groups import drop_unobserved
-from ._prepare import prepare_labels
+from ._prepare import build_table
 from .report import FairnessReport
 
 NAN = float("nan")
@@ -130,11 +129,7 @@ class FairnessAccumulator:
         self.table_ = table if self.table_ is None else self.table_ + table
 
     def _update_discovered(self, y_true: Any, y_pred: Any, sensitive_features: Any, sample_weight: Any) -> None:
-        yt, yp, _, groups, w = prepare_labels(
-            y_true, y_pred, sensitive_features, sample_weight, compact=False
-        )
-        assert yp is not None
-        batch, groups = drop_unobserved(core.count_table(yt, yp, groups.ids, groups.num_groups, w), groups)
+        batch, groups, _ = build_table(y_true, y_pred, sensitive_features, sample_weight)
         names = list(groups.index.names)
         if self._names is not None and names != self._names:
             raise ValueError(
