@@ -32,18 +32,13 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Build into a scratch folder and swap it in only on success, so a failed build never
-# replaces the last good HTML.
+# Executes every chapter (teaching profile) and builds book/_build/html; the runner
+# builds in a staging folder and swaps it in only on success.
 book: $(STAMP)
-	rm -rf book/_build_next
-	$(BIN)/jupyter-book build book --path-output book/_build_next --warningiserror --nitpick --keep-going
-	rm -rf book/_build
-	mv book/_build_next/_build book/_build
-	rm -rf book/_build_next
-	@echo "Book: book/_build/html/index.html"
+	$(BIN)/fairlib build --profile teach
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:
-	rm -rf book/_build book/_build_next .pytest_cache
+	rm -rf book/_build book/_build_student book/*.staging .pytest_cache

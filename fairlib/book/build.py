@@ -1,0 +1,200 @@
+"""Build the book: execute every chapter in ``_toc.yml``, then run Jupyter Book.
+
+Everything happens in a staging folder next to the output; the output folder is
+replaced only after every notebook ran and ``jupyter-book build`` (execution off,
+warnings as errors) succeeded, so a failure never leaves a half-built book in place
+of the last good one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .execute import Execution, NotebookError, run_notebook
+from .profiles import load_profile
+
+STUDENT_CONFIG = {
+    # sphinx-exercise drops every solution; the page sources and the .ipynb download
+    # button would otherwise still carry the solution code.
+    "hide_solutions": True,
+    "html_copy_source": False,
+    "html_show_sourcelink": False,
+}
+
+
+class BuildError(RuntimeError):
+    """The book could not be built; the message says which step and why."""
+
+
+@dataclass
+class BuildResult:
+    """Where the HTML went and what was executed."""
+
+    html: Path
+    executions: list[Execution] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def toc_files(book_dir: Path) -> list[str]:
+    """Every ``file`` entry of ``_toc.yml`` (root first), without extension."""
+    import yaml
+
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text()) or {}
+    files = [toc["root"]] if "root" in toc else []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files
+
+
+def chapter_notebooks(book_dir: Path, notebooks_dir: Path) -> list[tuple[str, Path]]:
+    """(toc entry, source notebook) for every toc entry that names a notebook in ``notebooks_dir``."""
+    found = []
+    for entry in toc_files(book_dir):
+        source = notebooks_dir / f"{Path(entry).name}.ipynb"
+        if source.exists():
+            found.append((entry, source))
+        elif not any((book_dir / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")):
+            raise BuildError(f"_toc.yml lists {entry!r}, but neither {source} nor a page in {book_dir} exists.")
+    return found
+
+
+def _stage_sources(book_dir: Path, stage: Path) -> None:
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n.startswith(("_build", ".")) or n == "chapters"}
+
+    shutil.copytree(book_dir, stage, ignore=ignore)
+
+
+def _student_config(stage: Path) -> Path:
+    import yaml
+
+    config = yaml.safe_load((stage / "_config.yml").read_text()) or {}
+    sphinx = config.setdefault("sphinx", {})
+    sphinx.setdefault("config", {}).update(STUDENT_CONFIG)
+    sphinx["config"].setdefault("html_theme_options", {})["use_download_button"] = False
+    config.setdefault("html", {})["use_download_button"] = False
+    config["title"] = f"{config.get('title', 'Book')} (student edition)"
+    path = stage / "_config_student.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _jupyter_book() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    return [str(exe)] if exe.exists() else [shutil.which("jupyter-book") or "jupyter-book"]
+
+
+def _replace(new: Path, target: Path) -> None:
+    """Swap ``new`` in at ``target``, keeping the old one until the move succeeded."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_book(
+    book_dir: Path | str = "book",
+    notebooks_dir: Path | str = "notebooks",
+    *,
+    profile: str = "teach",
+    jobs: int = 1,
+    student: bool = False,
+    output: Path | str | None = None,
+    log: Any = print,
+) -> BuildResult:
+    """Execute every chapter listed in the toc under ``profile`` and build the HTML.
+
+    Parameters
+    ----------
+    book_dir, notebooks_dir : path
+        The Jupyter Book sources and the chapter notebooks.
+    profile : {"teach", "smoke", "full"}
+        Parameter profile (``teach`` = each notebook's defaults).
+    jobs : int
+        Notebooks executed at once.
+    student : bool
+        Build the student edition (solutions and page sources removed).
+    output : path, optional
+        Where the build goes; default ``book/_build`` (``book/_build_student``).
+        The HTML is in ``<output>/html``, executed chapters in ``<output>/executed``.
+
+    Raises
+    ------
+    BuildError
+        Naming the failed notebooks (cell and error) or the failed build step.
+    """
+    start = time.perf_counter()
+    book_dir, notebooks_dir = Path(book_dir).resolve(), Path(notebooks_dir).resolve()
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"Expected `jobs` to be a positive integer, but got {jobs!r}.")
+    out = Path(output) if output else book_dir / ("_build_student" if student else "_build")
+    out = out.resolve()
+    overrides = load_profile(notebooks_dir, profile)
+    chapters = chapter_notebooks(book_dir, notebooks_dir)
+    unknown = sorted(set(overrides) - {src.stem for _, src in chapters})
+    if unknown:
+        raise BuildError(f"profile {profile!r} names notebooks that are not in _toc.yml: {unknown}")
+
+    staging = out.with_name(out.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    src = staging / "src"
+    _stage_sources(book_dir, src)
+
+    def execute(item: tuple[str, Path]) -> Execution | NotebookError:
+        entry, source = item
+        log(f"executing {source.name} (profile {profile})")
+        try:
+            result = run_notebook(source, src / f"{entry}.ipynb", overrides.get(source.stem, {}),
+                                  profile=profile, progress=jobs == 1)
+        except NotebookError as err:
+            return err
+        log(f"  {source.name}: done in {result.seconds:.1f} s")
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(execute, chapters))
+    failures = [r for r in results if isinstance(r, NotebookError)]
+    if failures:
+        raise BuildError(
+            f"{len(failures)} notebook(s) failed; the book was not built and {out} is unchanged.\n"
+            + "\n".join(f"  {f}" for f in failures)
+        )
+    cmd = _jupyter_book() + ["build", str(src), "--path-output", str(staging / "out"),
+                             "--warningiserror", "--nitpick", "--keep-going"]
+    if student:
+        cmd += ["--config", str(_student_config(src))]
+    log("building the HTML: " + " ".join(cmd[1:]))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stdout + proc.stderr).strip().splitlines()
+        problems = [line for line in lines if "WARNING" in line or "ERROR" in line][:30]
+        detail = "\n".join(problems or lines[-30:])
+        raise BuildError(f"jupyter-book build failed (warnings are errors); {out} is unchanged.\n{detail}")
+    built = staging / "out" / "_build"
+    executed = built / "executed"
+    executed.mkdir()
+    for entry, source in chapters:
+        shutil.copy2(src / f"{entry}.ipynb", executed / source.name)
+    _replace(built, out)
+    shutil.rmtree(staging, ignore_errors=True)
+    return BuildResult(out / "html", [r for r in results if isinstance(r, Execution)],
+                       time.perf_counter() - start)

@@ -1,0 +1,127 @@
+"""Execute one chapter notebook with papermill and prepare the copy for the book."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+
+class NotebookError(RuntimeError):
+    """A notebook failed: names the notebook, the cell and the error."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What one run produced."""
+
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+    seconds: float
+
+
+def git_commit(path: Path) -> str:
+    """Short commit of the repository holding ``path`` (``+dirty`` if it has changes)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               text=True, capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
+def footer_markdown(parameters: dict[str, Any], profile: str, seconds: float, source: Path) -> str:
+    """The reproducibility footer appended to every executed chapter."""
+    import torch
+
+    import fairlib
+
+    device = str(parameters.get("device", "cuda" if torch.cuda.is_available() else "cpu"))
+    shown = ", ".join(f"`{k}={v!r}`" for k, v in sorted(parameters.items())) or "none"
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "---\n\n"
+        "```{admonition} Reproducibility\n"
+        ":class: note\n\n"
+        f"This page was executed from `notebooks/{source.name}` with profile `{profile}` and "
+        f"parameters {shown}.\n\n"
+        f"fairlib {fairlib.__version__} (commit {git_commit(source.parent)}), "
+        f"torch {torch.__version__}, Python {platform.python_version()}, device `{device}`; "
+        f"executed {when} in {seconds:.1f} s.\n\n"
+        f"Rerun it: `fairlib run notebooks/{source.name} --profile {profile}` or "
+        f"`papermill notebooks/{source.name} out.ipynb -p NAME VALUE`.\n"
+        "```\n"
+    )
+
+
+def run_notebook(
+    source: Path,
+    output: Path,
+    overrides: dict[str, Any],
+    *,
+    profile: str = "teach",
+    progress: bool = True,
+) -> Execution:
+    """Execute ``source`` into ``output`` with papermill, then hide the parameter cells
+    and append the reproducibility footer.
+
+    Raises
+    ------
+    NotebookError
+        If a cell fails; the partially executed copy is left at ``output`` for
+        inspection.
+    """
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from .profiles import check_parameters
+
+    source, output = Path(source), Path(output)
+    check_parameters(source, overrides)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(source), str(output), parameters=overrides, cwd=str(source.parent),
+            kernel_name="python3", progress_bar=progress, log_output=False,
+        )
+    except PapermillExecutionError as err:
+        raise NotebookError(
+            f"{source} failed at cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}\n  partial output: {output}"
+        ) from None
+    seconds = time.perf_counter() - start
+    nb = nbformat.read(output, as_version=4)
+    used = _used_parameters(source, overrides)
+    for cell in nb.cells:
+        tags = list(cell.metadata.get("tags", []))
+        if set(HIDDEN_TAGS) & set(tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = tags + ["remove-cell"]
+    nb.cells.append(nbformat.v4.new_markdown_cell(footer_markdown(used, profile, seconds, source)))
+    nbformat.write(nb, output)
+    return Execution(source, output, used, seconds)
+
+
+def _used_parameters(source: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    import ast
+
+    from .profiles import declared_parameters
+
+    values: dict[str, Any] = {}
+    for name, info in declared_parameters(source).items():
+        try:
+            values[name] = ast.literal_eval(info.get("default", ""))
+        except (ValueError, SyntaxError):
+            values[name] = info.get("default")
+    values.update(overrides)
+    return values

@@ -1,0 +1,179 @@
+"""The book pipeline: notebook sources, the papermill runner, profiles and the build."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from fairlib.book import build_book, chapter_notebooks, load_profile
+from fairlib.book.cli import main as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+# -- sources ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_source_notebook_is_stripped_with_one_literal_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "outputs must be stripped"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"expected exactly one `parameters` cell, found {len(params)}"
+    tree = ast.parse(params[0].source)
+    for node in tree.body:
+        # annotated literals only: papermill injects overrides after this cell and never reruns it
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), ast.dump(node)
+        ast.literal_eval(node.value)
+
+
+def test_every_notebook_is_a_chapter_and_profiles_name_real_parameters():
+    chapters = {src for _, src in chapter_notebooks(ROOT / "book", ROOT / "notebooks")}
+    assert set(NOTEBOOKS) == chapters, "every notebook in notebooks/ must be listed in book/_toc.yml"
+    import papermill as pm
+
+    for profile in ("smoke", "full"):
+        for stem, overrides in load_profile(ROOT / "notebooks", profile).items():
+            declared = pm.inspect_notebook(str(ROOT / "notebooks" / f"{stem}.ipynb"))
+            assert set(overrides) <= set(declared), (profile, stem)
+
+
+# -- the smoke build of the real book -------------------------------------------------------
+def test_smoke_build_executes_every_chapter(smoke_build):
+    executed = {e.source for e in smoke_build.executions}
+    assert executed == set(NOTEBOOKS)
+    smoke = load_profile(ROOT / "notebooks", "smoke")
+    for run in smoke_build.executions:
+        nb = nbformat.read(smoke_build.html.parent / "executed" / run.source.name, as_version=4)
+        assert nb.metadata.papermill.parameters == smoke.get(run.source.stem, {})
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors
+        hidden = [c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))]
+        assert hidden and all("remove-cell" in c.metadata.tags for c in hidden)
+        footer = nb.cells[-1].source
+        assert "Reproducibility" in footer and "profile `smoke`" in footer and "torch" in footer
+
+
+def test_smoke_build_has_a_page_per_toc_entry(smoke_build):
+    from fairlib.book import toc_files
+
+    for entry in toc_files(ROOT / "book"):
+        page = smoke_build.html / f"{entry}.html"
+        assert page.exists(), page
+    intro = (smoke_build.html / "intro.html").read_text()
+    assert "Course map" in intro
+
+
+# -- failures ---------------------------------------------------------------------------------
+def _tiny_book(tmp_path: Path, notebook_cells: list[str], extra_md: str = "") -> tuple[Path, Path]:
+    """A one-chapter book whose chapter is a notebook with the given code cells."""
+    book, notebooks = tmp_path / "book", tmp_path / "notebooks"
+    book.mkdir()
+    notebooks.mkdir()
+    shutil.copy(ROOT / "book" / "_config.yml", book)
+    shutil.copy(ROOT / "book" / "references.bib", book)
+    shutil.copytree(ROOT / "book" / "_static", book / "_static")
+    (book / "intro.md").write_text("# Tiny\n\nA test book.\n" + extra_md)
+    (book / "_toc.yml").write_text(yaml.safe_dump(
+        {"format": "jb-book", "root": "intro", "chapters": [{"file": "chapters/01_tiny"}]}))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("x: int = 1  # a parameter")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny chapter"), params]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in notebook_cells]
+    nbformat.write(nb, notebooks / "01_tiny.ipynb")
+    return book, notebooks
+
+
+def test_failing_notebook_exits_nonzero_names_cell_and_keeps_last_good_book(tmp_path, capsys):
+    book, notebooks = _tiny_book(tmp_path, ["y = x + 1", "raise ValueError(f'boom {y}')"])
+    out = tmp_path / "out"
+    (out / "html").mkdir(parents=True)
+    (out / "html" / "index.html").write_text("last good book")
+    status = cli(["build", "--book", str(book), "--notebooks", str(notebooks), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "01_tiny.ipynb failed at cell 3" in err and "ValueError: boom 2" in err
+    assert "the book was not built" in err
+    assert (out / "html" / "index.html").read_text() == "last good book"
+    assert not (tmp_path / "out.staging" / "out").exists()
+
+
+def test_unknown_parameter_is_refused(tmp_path, capsys):
+    book, notebooks = _tiny_book(tmp_path, ["print(x)"])
+    status = cli(["run", str(notebooks / "01_tiny.ipynb"), "-p", "xx", "3", "-o", str(tmp_path / "o.ipynb")])
+    assert status == 1
+    assert "unknown 'xx'" in capsys.readouterr().err
+    assert not (tmp_path / "o.ipynb").exists()
+
+
+def test_run_injects_parameters_hides_them_and_adds_the_footer(tmp_path):
+    book, notebooks = _tiny_book(tmp_path, ["print(x * 2)"])
+    out = tmp_path / "o.ipynb"
+    assert cli(["run", str(notebooks / "01_tiny.ipynb"), "-p", "x", "21", "-o", str(out)]) == 0
+    nb = nbformat.read(out, as_version=4)
+    assert nb.metadata.papermill.parameters == {"x": 21}
+    printed = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    assert printed[-1]["text"].strip() == "42"
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
+    assert "`x=21`" in nb.cells[-1].source
+
+
+SOLUTION_MARKER = "the-secret-solution-text"
+EXERCISE_MD = f"""
+```{{exercise}}
+:label: ex-tiny
+
+Compute something.
+```
+
+```{{solution}} ex-tiny
+:class: dropdown
+
+{SOLUTION_MARKER}
+```
+"""
+
+
+def test_student_edition_hides_solutions_everywhere(tmp_path):
+    book, notebooks = _tiny_book(tmp_path, ["print(x)"], extra_md=EXERCISE_MD)
+    teacher = build_book(book, notebooks, output=tmp_path / "teacher", log=lambda *_: None)
+    student = build_book(book, notebooks, student=True, output=tmp_path / "student", log=lambda *_: None)
+
+    def text(root: Path) -> str:
+        return "".join(p.read_text(errors="ignore") for p in root.rglob("*") if p.is_file())
+
+    assert SOLUTION_MARKER in text(teacher.html)
+    assert "Compute something" in text(student.html)
+    assert SOLUTION_MARKER not in text(student.html)
+    assert not (student.html / "_sources").exists()
+
+
+def test_profiles_file_is_valid_yaml_with_known_profiles():
+    data = yaml.safe_load((ROOT / "notebooks" / "profiles.yml").read_text())
+    assert set(data) <= {"smoke", "full"}
+    with pytest.raises(ValueError, match="Expected `profile` to be one of 'teach', 'smoke', 'full', but got 'fast'"):
+        load_profile(ROOT / "notebooks", "fast")
+
+
+def test_a_build_warning_fails_the_build_and_keeps_the_last_book(tmp_path, capsys):
+    book, notebooks = _tiny_book(tmp_path, ["print(x)"], extra_md="\nSee {cite}`no_such_paper`.\n")
+    out = tmp_path / "out"
+    (out / "html").mkdir(parents=True)
+    (out / "html" / "index.html").write_text("last good book")
+    status = cli(["build", "--book", str(book), "--notebooks", str(notebooks), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "jupyter-book build failed" in err and "no_such_paper" in err
+    assert (out / "html" / "index.html").read_text() == "last good book"
