@@ -1,0 +1,126 @@
+"""Small reference models: one logit per sample for binary classification."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Parameter initialisation draws from ``seed``; the global RNG state is restored after."""
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
+class LogisticRegression(nn.Module):
+    """Logistic regression: ``logit = x @ w + b``.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features.
+    seed : int, optional
+        Seed of the initialisation (same seed, same parameters).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.train import LogisticRegression
+    >>> LogisticRegression(3, seed=0)(torch.zeros(2, 3)).shape
+    torch.Size([2])
+    """
+
+    def __init__(self, in_features: int, *, seed: int | None = 0) -> None:
+        super().__init__()
+        with _seeded(seed):
+            self.linear = nn.Linear(in_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]``."""
+        return self.linear(x.flatten(1)).squeeze(-1)
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron with ReLU hidden layers and one output logit.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features.
+    hidden : sequence of int, default (64, 64)
+        Widths of the hidden layers.
+    dropout : float, default 0.0
+        Dropout after each hidden layer.
+    seed : int, optional
+        Seed of the initialisation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.train import MLP
+    >>> MLP(4, hidden=(8,), seed=0)(torch.zeros(5, 4)).shape
+    torch.Size([5])
+    """
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...] = (64, 64), *, dropout: float = 0.0,
+                 seed: int | None = 0) -> None:
+        super().__init__()
+        with _seeded(seed):
+            layers: list[nn.Module] = []
+            width = in_features
+            for h in hidden:
+                layers += [nn.Linear(width, h), nn.ReLU()]
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+                width = h
+            layers.append(nn.Linear(width, 1))
+            self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]``."""
+        return self.net(x.flatten(1)).squeeze(-1)
+
+
+class SmallCNN(nn.Module):
+    """A small convolutional network for Colored Digits (``[B, 3, H, W]`` images).
+
+    Two 3x3 convolution blocks with batch normalisation and max pooling, global average
+    pooling, and a linear head with one logit.
+
+    Parameters
+    ----------
+    in_channels : int, default 3
+        Image channels.
+    width : int, default 16
+        Channels of the first block (the second has twice as many).
+    seed : int, optional
+        Seed of the initialisation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.train import SmallCNN
+    >>> SmallCNN(seed=0)(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2])
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 16, *, seed: int | None = 0) -> None:
+        super().__init__()
+        with _seeded(seed):
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+            )
+            self.head = nn.Linear(2 * width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B]``."""
+        return self.head(self.features(x).flatten(1)).squeeze(-1)
