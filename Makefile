@@ -35,7 +35,7 @@ test: $(STAMP)
 # Executes every chapter (teaching profile) and builds book/_build/html; the runner
 # builds in a staging folder and swaps it in only on success.
 book: $(STAMP)
-	$(BIN)/fairlib build --profile teach
+	$(BIN)/fairlib build --profile teach --jobs 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py

@@ -1,0 +1,142 @@
+"""Machinery shared by L2RW and FORML: held-out batches and one-step lookaheads.
+
+Two exact ways to get the gradient of a meta-objective with respect to per-sample
+weights through one SGD lookahead step ``theta_hat = theta - alpha * grad sum_i wbar_i l_i``:
+
+* double backward through ``torch.func.functional_call`` (any model);
+* per-example gradients with ``torch.func.vmap``: with ``G_i = -alpha <grad l_i(theta),
+  grad L_meta(theta_hat)>`` the meta-gradient is a closed form in ``G`` (methods.md
+  §1.3, §2.2). It needs samples that do not interact inside the model (no train-mode
+  BatchNorm, no dropout).
+
+Buffers are cloned for every functional call, so running statistics of BatchNorm are
+never changed by a lookahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+Params = dict[str, torch.Tensor]
+
+
+class MetaBatches:
+    """Held-out batches drawn on the device, optionally stratified by (group, label) cell.
+
+    With ``batch_size`` at least the size of the held-out set, every draw is the whole set.
+    """
+
+    def __init__(self, meta, batch_size: int, device: torch.device, seed: int, stratified: bool) -> None:
+        self.x = meta.X.to(device)
+        self.y = meta.y.to(device)
+        self.group = meta.group.to(device)
+        self.n = len(meta)
+        self.batch_size = batch_size
+        self.full = batch_size >= self.n
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(seed)
+        self.device = device
+        self.cells: list[tuple[torch.Tensor, int]] = []
+        if stratified and not self.full:
+            cell = (meta.group * 2 + meta.y).cpu()  # set-up time: reading from the host is fine
+            for c in torch.unique(cell).tolist():
+                rows = torch.nonzero(cell == c).flatten().to(device)
+                self.cells.append((rows, len(rows)))
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One held-out batch ``(x, y, group)``."""
+        if self.full:
+            return self.x, self.y, self.group
+        if self.cells:
+            per = max(1, self.batch_size // len(self.cells))
+            picks = [rows[torch.randint(n, (per,), generator=self.gen, device=self.device)]
+                     for rows, n in self.cells]
+            idx = torch.cat(picks)
+        else:
+            idx = torch.randint(self.n, (self.batch_size,), generator=self.gen, device=self.device)
+        return self.x[idx], self.y[idx], self.group[idx]
+
+
+def split_state(model: nn.Module) -> tuple[Params, Params]:
+    """The model's parameters (as they are) and clones of its buffers."""
+    params = dict(model.named_parameters())
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+    return params, buffers
+
+
+def _logits(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) -> torch.Tensor:
+    return functional_call(model, (params, {k: v.clone() for k, v in buffers.items()}), (x,))
+
+
+def _bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
+
+
+def lookahead_weight_grad(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    step_weights: Callable[[torch.Tensor], torch.Tensor],
+    w: torch.Tensor,
+    meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    objective: Callable[..., torch.Tensor],
+    lr: float,
+) -> torch.Tensor:
+    """d L_meta(theta_hat) / d w by double backward, with ``theta_hat = theta - lr * grad
+    sum_i step_weights(w)_i * l_i(theta)``."""
+    params, buffers = split_state(model)
+    w = w.detach().requires_grad_(True)
+    losses = _bce(_logits(model, params, buffers, x), y)
+    inner = (step_weights(w) * losses).sum()
+    grads = torch.autograd.grad(inner, list(params.values()), create_graph=True)
+    ahead = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
+    mx, my, mg = meta
+    outer = objective(_logits(model, ahead, buffers, mx), my, mg)
+    (dw,) = torch.autograd.grad(outer, w)
+    return dw
+
+
+def per_example_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Params, Params]:
+    """Flattened per-example loss gradients ``[B, P]`` at the current parameters."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.clone() for k, v in model.named_buffers()}
+
+    def one(p: Params, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        return _bce(functional_call(model, (p, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0)).sum()
+
+    g = vmap(grad(one), in_dims=(None, 0, 0))(params, x, y)
+    return torch.cat([g[k].flatten(1) for k in params], 1), params, buffers
+
+
+def meta_param_grad(
+    model: nn.Module, params: Params, buffers: Params,
+    meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor], objective: Callable[..., torch.Tensor],
+) -> torch.Tensor:
+    """Flattened gradient of the meta-objective at ``params``."""
+    mx, my, mg = meta
+
+    def outer(p: Params) -> torch.Tensor:
+        return objective(functional_call(model, (p, {k: v.clone() for k, v in buffers.items()}), (mx,)), my, mg)
+
+    g = grad(outer)(params)
+    return torch.cat([g[k].flatten() for k in params])
+
+
+def unflatten(flat: torch.Tensor, like: Params) -> Params:
+    """Split a flat vector back into tensors shaped like ``like``."""
+    out, start = {}, 0
+    for k, v in like.items():
+        out[k] = flat[start : start + v.numel()].view_as(v)
+        start += v.numel()
+    return out
+
+
+def supports_per_example(model: nn.Module) -> bool:
+    """Per-example gradients are exact only when samples do not interact inside the model."""
+    coupled = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.modules.dropout._DropoutNd)
+    return not any(isinstance(m, coupled) for m in model.modules())

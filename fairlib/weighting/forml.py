@@ -1,0 +1,199 @@
+"""FORML: persistent per-sample weights learned by meta-learning (a reconstruction).
+
+FORML (Yan, Seto, Apostoloff, arXiv 2202.01719) learns one weight per training sample
+jointly with the network, against a held-out set that represents the distribution
+under which fairness is wanted. Its exact algorithm, defaults and numbers are not
+publicly available in accessible form. **This class is a reconstruction** consistent
+with the paper's abstract and built on L2RW (reference/methods.md §1.3); its defaults
+are fairlib's own, not the authors'.
+
+Each step, for the batch's samples ``I`` with current weights ``w_I``:
+
+1. ``wbar = normalise(w_I)``; lookahead ``theta_hat = theta - alpha * grad sum_i wbar_i l_i``;
+2. meta-gradient ``g = d L_meta(theta_hat) / d w_I`` on a held-out batch;
+3. ``w_I <- clamp(w_I - beta * |I| * g, 0, w_max)``, stored back in the per-sample table;
+4. the optimiser steps on ``sum_i wbar_i l_i`` with the updated weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import _lookahead as la
+from .base import Batch, WeightingStrategy
+from .meta_objectives import objective_fn
+
+NORMALIZE = ("batch", "global_mean", "none")
+METHODS = ("auto", "double_backward", "per_example")
+
+
+class FORML(WeightingStrategy):
+    """Fairness-optimised reweighting via meta-learning (reconstruction; see module docs).
+
+    Parameters
+    ----------
+    meta_objective : str, default "group_balanced"
+        ``"group_balanced"`` (mean over (group, label) cells of the cell loss),
+        ``"worst_group"``, ``"eo_gap"`` (smooth equal-opportunity gap added to the
+        group-balanced loss), ``"dp_gap"`` or ``"mean"``.
+    meta_lr : float, default 1.0
+        Step size ``beta`` of the weight update ``w <- w - beta * B * dL/dw``; the
+        gradient is scaled by the batch size ``B`` so that the step does not shrink
+        with larger batches (with batch-sum normalisation dL/dw is O(1/B)).
+    lookahead_lr : float, default 0.1
+        Step size ``alpha`` of the SGD lookahead.
+    normalize : {"batch", "global_mean", "none"}
+        How weights enter the loss: divided by their batch sum, by the mean of all
+        weights (held fixed within the step), or used as they are (divided by the
+        batch size).
+    init : float, default 1.0
+        Initial weight of every sample.
+    clamp : (float, float or None), default (0.0, None)
+        Bounds of the weights after each update.
+    meta_batch_size : int, default 256
+        Held-out rows per step.
+    stratified : bool, default True
+        Draw held-out batches stratified by (group, label).
+    method : {"auto", "double_backward", "per_example"}
+        Double backward, or the exact closed form with per-example gradients
+        (``"auto"``: per-example when the model has no BatchNorm/dropout).
+    gap_weight : float, default 1.0
+        Weight of the gap term of ``"eo_gap"``/``"dp_gap"``.
+
+    Attributes
+    ----------
+    weights_ : torch.Tensor
+        The per-sample weights ``[N]`` (indexed by the dataset's ``index``).
+    history_ : list of torch.Tensor
+        A copy of ``weights_`` at the end of every epoch.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.train import LogisticRegression, fit
+    >>> from fairlib.weighting import FORML
+    >>> data = make_biased_classification(300, seed=0)
+    >>> meta = make_biased_classification(80, seed=1)
+    >>> forml = FORML()
+    >>> _ = fit(LogisticRegression(2, seed=0), data, strategy=forml, meta=meta, epochs=2, progress=False)
+    >>> forml.weights_.shape, len(forml.history_), bool((forml.weights_ >= 0).all())
+    (torch.Size([300]), 2, True)
+    >>> len(forml.condense(0.5))
+    150
+    """
+
+    requires_meta = True
+
+    def __init__(self, meta_objective: str = "group_balanced", *, meta_lr: float = 1.0,
+                 lookahead_lr: float = 0.1, normalize: str = "batch", init: float = 1.0,
+                 clamp: tuple[float, float | None] = (0.0, None), meta_batch_size: int = 256,
+                 stratified: bool = True, method: str = "auto", gap_weight: float = 1.0) -> None:
+        self.meta_objective = meta_objective
+        self.meta_lr = meta_lr
+        self.lookahead_lr = lookahead_lr
+        self.normalize = normalize
+        self.init = init
+        self.clamp = clamp
+        self.meta_batch_size = meta_batch_size
+        self.stratified = stratified
+        self.method = method
+        self.gap_weight = gap_weight
+
+    # -- set-up -----------------------------------------------------------------
+    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
+              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FORML:
+        super().setup(train, meta=meta, model=model, device=device, generator=generator)
+        for name in ("meta_lr", "lookahead_lr", "init"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"Expected `{name}` to be positive, but got {value!r}.")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(
+                f"Expected `normalize` to be one of {', '.join(map(repr, NORMALIZE))}, but got {self.normalize!r}.")
+        if self.method not in METHODS:
+            raise ValueError(f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {self.method!r}.")
+        low, high = self.clamp
+        if low < 0 or (high is not None and high <= low):
+            raise ValueError(f"Expected `clamp` to be (low >= 0, high > low or None), but got {self.clamp!r}.")
+        if not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1:
+            raise ValueError(f"Expected `meta_batch_size` to be a positive integer, but got {self.meta_batch_size!r}.")
+        self.objective_ = objective_fn(self.meta_objective, max(train.n_groups, meta.n_groups), self.gap_weight)
+        seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
+        self.meta_batches_ = la.MetaBatches(meta, self.meta_batch_size, self.device_, seed, self.stratified)
+        use_fast = self.method == "per_example" or (
+            self.method == "auto" and model is not None and la.supports_per_example(model))
+        self.path_ = "per_example" if use_fast else "double_backward"
+        self.weights_ = torch.full((len(train),), float(self.init), device=self.device_)
+        self.groups_ = train.group.to(self.device_)
+        self.n_groups_ = train.n_groups
+        self.history_: list[torch.Tensor] = []
+        return self
+
+    # -- per step ---------------------------------------------------------------
+    def _scale(self, w: torch.Tensor) -> torch.Tensor:
+        """``wbar``: how the weights enter the lookahead loss ``sum_i wbar_i l_i``."""
+        if self.normalize == "batch":
+            total = w.sum()
+            return w / torch.where(total > 0, total, 1.0)
+        if self.normalize == "global_mean":
+            return w / (self.weights_.mean().detach() * len(w))
+        return w / len(w)
+
+    def meta_gradient(self, batch: Batch, model: nn.Module, w: torch.Tensor) -> torch.Tensor:
+        """``d L_meta(theta_hat) / d w`` for the batch's weights ``w``."""
+        meta = self.meta_batches_.draw()
+        if self.path_ == "double_backward":
+            return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
+                                            self.objective_, self.lookahead_lr)
+        g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
+        wbar = self._scale(w)
+        flat = torch.cat([p.flatten() for p in params.values()])
+        ahead = la.unflatten(flat - self.lookahead_lr * (wbar @ g), params)
+        m = la.meta_param_grad(model, ahead, buffers, meta, self.objective_)
+        big_g = -self.lookahead_lr * (g @ m)  # G_i of methods.md §1.3
+        if self.normalize == "batch":
+            total = w.sum()
+            safe = torch.where(total > 0, total, 1.0)
+            return (big_g - (wbar * big_g).sum()) / safe
+        if self.normalize == "global_mean":
+            return big_g / (self.weights_.mean().detach() * len(w))
+        return big_g / len(w)
+
+    def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
+        """Update the batch's persistent weights by one meta step; return the step weights."""
+        w = self.weights_[batch.index]
+        grad_w = self.meta_gradient(batch, model, w)
+        low, high = self.clamp
+        new = (w - self.meta_lr * len(w) * grad_w).clamp(min=low, max=high).detach()
+        self.weights_[batch.index] = new
+        step = self._scale(new) * len(new)  # the loop minimises mean(step * loss)
+        # Weight collapse (every weight of the batch clamped to 0): fall back to uniform.
+        return torch.where(new.sum() > 0, step, torch.ones_like(step))
+
+    def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
+        """Keep a copy of the weights for trajectory plots."""
+        self.history_.append(self.weights_.detach().clone())
+
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """Mean weight per group, and the share of samples at weight 0."""
+        sums = torch.zeros(self.n_groups_, device=self.device_).index_add_(0, self.groups_, self.weights_)
+        counts = torch.zeros(self.n_groups_, device=self.device_).index_add_(
+            0, self.groups_, torch.ones_like(self.weights_))
+        return {"group_weight": sums / counts.clamp(min=1), "weight_zero_share": (self.weights_ == 0).float().mean()}
+
+    # -- after training -----------------------------------------------------------
+    def condense(self, fraction: float) -> torch.Tensor:
+        """Indices of the ``fraction`` of training samples with the highest weights.
+
+        Ties are broken by the lower index, so the result is deterministic.
+        """
+        if not hasattr(self, "weights_"):
+            raise ValueError("Expected a trained FORML (call fit first), but `weights_` is not set.")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"Expected `fraction` to be in (0, 1], but got {fraction!r}.")
+        k = max(1, round(fraction * len(self.weights_)))
+        order = torch.sort(self.weights_.detach().cpu(), descending=True, stable=True).indices
+        return order[:k].sort().values
