@@ -146,17 +146,31 @@ Compute something.
 """
 
 
+GATED_MD = [
+    "```{exercise-start}\n:label: ex-gated\n```\nDouble it.\n```{exercise-end}\n```",
+    "```{solution-start} ex-gated\n:class: dropdown\n```\nThe gated-solution-prose.",
+]
+
+
 def test_student_edition_hides_solutions_everywhere(tmp_path):
     book, notebooks = _tiny_book(tmp_path, ["print(x)"], extra_md=EXERCISE_MD)
+    nb = nbformat.read(notebooks / "01_tiny.ipynb", as_version=4)
+    nb.cells += [nbformat.v4.new_markdown_cell(GATED_MD[0]), nbformat.v4.new_markdown_cell(GATED_MD[1]),
+                 nbformat.v4.new_code_cell("print('gated-solution-code')"),
+                 nbformat.v4.new_markdown_cell("```{solution-end}\n```"),
+                 nbformat.v4.new_markdown_cell("After the solution.")]
+    nbformat.write(nb, notebooks / "01_tiny.ipynb")
     teacher = build_book(book, notebooks, output=tmp_path / "teacher", log=lambda *_: None)
     student = build_book(book, notebooks, student=True, output=tmp_path / "student", log=lambda *_: None)
 
     def text(root: Path) -> str:
         return "".join(p.read_text(errors="ignore") for p in root.rglob("*") if p.is_file())
 
-    assert SOLUTION_MARKER in text(teacher.html)
-    assert "Compute something" in text(student.html)
-    assert SOLUTION_MARKER not in text(student.html)
+    assert SOLUTION_MARKER in text(teacher.html) and "gated-solution-code" in text(teacher.html)
+    assert "Compute something" in text(student.html) and "Double it" in text(student.html)
+    assert "After the solution" in text(student.html)
+    for marker in (SOLUTION_MARKER, "gated-solution-code", "gated-solution-prose"):
+        assert marker not in text(student.html.parent), marker  # nowhere in the student build
     assert not (student.html / "_sources").exists()
 
 

@@ -8,6 +8,7 @@ of the last good one.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,31 @@ def _student_config(stage: Path) -> Path:
     return path
 
 
+def strip_gated_solutions(notebook: Path) -> int:
+    """Delete every cell of a gated solution (``{solution-start}`` .. ``{solution-end}``)
+    from an executed notebook; returns how many cells were removed.
+
+    For the student edition. Besides keeping solution code out of every output, this
+    avoids a sphinx-exercise bug: with ``hide_solutions`` it drops the start node of a
+    gated solution but still emits the end node, which the HTML writer cannot render.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    kept, inside = [], False
+    for cell in nb.cells:
+        text = cell.source if cell.cell_type == "markdown" else ""
+        inside = inside or "{solution-start}" in text
+        if not inside:
+            kept.append(cell)
+        if "{solution-end}" in text:
+            inside = False
+    removed = len(nb.cells) - len(kept)
+    nb.cells = kept
+    nbformat.write(nb, notebook)
+    return removed
+
+
 def _jupyter_book() -> list[str]:
     exe = Path(sys.executable).with_name("jupyter-book")
     return [str(exe)] if exe.exists() else [shutil.which("jupyter-book") or "jupyter-book"]
@@ -170,8 +196,16 @@ def build_book(
         log(f"  {source.name}: done in {result.seconds:.1f} s")
         return result
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(execute, chapters))
+    # Kernels inherit the environment: share the cores between notebooks run at once.
+    threads_set = jobs > 1 and "OMP_NUM_THREADS" not in os.environ
+    if threads_set:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(execute, chapters))
+    finally:
+        if threads_set:
+            del os.environ["OMP_NUM_THREADS"]
     failures = [r for r in results if isinstance(r, NotebookError)]
     if failures:
         raise BuildError(
@@ -182,6 +216,8 @@ def build_book(
                              "--warningiserror", "--nitpick", "--keep-going"]
     if student:
         cmd += ["--config", str(_student_config(src))]
+        for entry, _ in chapters:
+            strip_gated_solutions(src / f"{entry}.ipynb")
     log("building the HTML: " + " ".join(cmd[1:]))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -190,10 +226,11 @@ def build_book(
         detail = "\n".join(problems or lines[-30:])
         raise BuildError(f"jupyter-book build failed (warnings are errors); {out} is unchanged.\n{detail}")
     built = staging / "out" / "_build"
-    executed = built / "executed"
-    executed.mkdir()
-    for entry, source in chapters:
-        shutil.copy2(src / f"{entry}.ipynb", executed / source.name)
+    if not student:  # the student edition ships no notebooks (they would carry solutions)
+        executed = built / "executed"
+        executed.mkdir()
+        for entry, source in chapters:
+            shutil.copy2(src / f"{entry}.ipynb", executed / source.name)
     _replace(built, out)
     shutil.rmtree(staging, ignore_errors=True)
     return BuildResult(out / "html", [r for r in results if isinstance(r, Execution)],
