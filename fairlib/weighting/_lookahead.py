@@ -28,37 +28,38 @@ Params = dict[str, torch.Tensor]
 class MetaBatches:
     """Held-out batches drawn on the device, optionally stratified by (group, label) cell.
 
-    With ``batch_size`` at least the size of the held-out set, every draw is the whole set.
+    ``batch_size=None`` draws as many rows as the training batch has. A batch size at
+    least the size of the held-out set gives the whole set every time.
     """
 
-    def __init__(self, meta, batch_size: int, device: torch.device, seed: int, stratified: bool) -> None:
+    def __init__(self, meta, batch_size: int | None, device: torch.device, seed: int, stratified: bool) -> None:
         self.x = meta.X.to(device)
         self.y = meta.y.to(device)
         self.group = meta.group.to(device)
         self.n = len(meta)
         self.batch_size = batch_size
-        self.full = batch_size >= self.n
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(seed)
         self.device = device
         self.cells: list[tuple[torch.Tensor, int]] = []
-        if stratified and not self.full:
+        if stratified:
             cell = (meta.group * 2 + meta.y).cpu()  # set-up time: reading from the host is fine
             for c in torch.unique(cell).tolist():
                 rows = torch.nonzero(cell == c).flatten().to(device)
                 self.cells.append((rows, len(rows)))
 
-    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One held-out batch ``(x, y, group)``."""
-        if self.full:
+    def draw(self, train_batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One held-out batch ``(x, y, group)``; its size defaults to ``train_batch``."""
+        size = self.batch_size or train_batch
+        if size >= self.n:
             return self.x, self.y, self.group
         if self.cells:
-            per = max(1, self.batch_size // len(self.cells))
+            per = max(1, size // len(self.cells))
             picks = [rows[torch.randint(n, (per,), generator=self.gen, device=self.device)]
                      for rows, n in self.cells]
             idx = torch.cat(picks)
         else:
-            idx = torch.randint(self.n, (self.batch_size,), generator=self.gen, device=self.device)
+            idx = torch.randint(self.n, (size,), generator=self.gen, device=self.device)
         return self.x[idx], self.y[idx], self.group[idx]
 
 

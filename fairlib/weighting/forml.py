@@ -53,8 +53,8 @@ class FORML(WeightingStrategy):
         Initial weight of every sample.
     clamp : (float, float or None), default (0.0, None)
         Bounds of the weights after each update.
-    meta_batch_size : int, default 256
-        Held-out rows per step.
+    meta_batch_size : int, optional
+        Held-out rows per step; default as many as the training batch.
     stratified : bool, default True
         Draw held-out batches stratified by (group, label).
     method : {"auto", "double_backward", "per_example"}
@@ -89,7 +89,7 @@ class FORML(WeightingStrategy):
 
     def __init__(self, meta_objective: str = "group_balanced", *, meta_lr: float = 1.0,
                  lookahead_lr: float = 0.1, normalize: str = "batch", init: float = 1.0,
-                 clamp: tuple[float, float | None] = (0.0, None), meta_batch_size: int = 256,
+                 clamp: tuple[float, float | None] = (0.0, None), meta_batch_size: int | None = None,
                  stratified: bool = True, method: str = "auto", gap_weight: float = 1.0) -> None:
         self.meta_objective = meta_objective
         self.meta_lr = meta_lr
@@ -118,8 +118,10 @@ class FORML(WeightingStrategy):
         low, high = self.clamp
         if low < 0 or (high is not None and high <= low):
             raise ValueError(f"Expected `clamp` to be (low >= 0, high > low or None), but got {self.clamp!r}.")
-        if not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1:
-            raise ValueError(f"Expected `meta_batch_size` to be a positive integer, but got {self.meta_batch_size!r}.")
+        if self.meta_batch_size is not None and (
+                not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1):
+            raise ValueError(
+                f"Expected `meta_batch_size` to be a positive integer or None, but got {self.meta_batch_size!r}.")
         self.objective_ = objective_fn(self.meta_objective, max(train.n_groups, meta.n_groups), self.gap_weight)
         seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
         self.meta_batches_ = la.MetaBatches(meta, self.meta_batch_size, self.device_, seed, self.stratified)
@@ -144,7 +146,7 @@ class FORML(WeightingStrategy):
 
     def meta_gradient(self, batch: Batch, model: nn.Module, w: torch.Tensor) -> torch.Tensor:
         """``d L_meta(theta_hat) / d w`` for the batch's weights ``w``."""
-        meta = self.meta_batches_.draw()
+        meta = self.meta_batches_.draw(len(batch.y))
         if self.path_ == "double_backward":
             return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
                                             self.objective_, self.lookahead_lr)

@@ -25,8 +25,9 @@ class L2RW(WeightingStrategy):
 
     Parameters
     ----------
-    meta_batch_size : int, default 256
-        Held-out rows per step (the whole held-out set if it is smaller).
+    meta_batch_size : int, optional
+        Held-out rows per step; default as many as the training batch (the whole
+        held-out set if it is smaller).
     meta_objective : str, default "mean"
         ``"mean"`` cross-entropy as in the paper, or any objective of
         :func:`fairlib.weighting.meta_objectives.meta_loss`.
@@ -53,7 +54,7 @@ class L2RW(WeightingStrategy):
 
     requires_meta = True
 
-    def __init__(self, meta_batch_size: int = 256, meta_objective: str = "mean", method: str = "auto",
+    def __init__(self, meta_batch_size: int | None = None, meta_objective: str = "mean", method: str = "auto",
                  stratified: bool = True, gap_weight: float = 1.0) -> None:
         self.meta_batch_size = meta_batch_size
         self.meta_objective = meta_objective
@@ -66,8 +67,10 @@ class L2RW(WeightingStrategy):
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         if self.method not in METHODS:
             raise ValueError(f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {self.method!r}.")
-        if not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1:
-            raise ValueError(f"Expected `meta_batch_size` to be a positive integer, but got {self.meta_batch_size!r}.")
+        if self.meta_batch_size is not None and (
+                not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1):
+            raise ValueError(
+                f"Expected `meta_batch_size` to be a positive integer or None, but got {self.meta_batch_size!r}.")
         n_groups = max(train.n_groups, meta.n_groups)
         self.objective_ = objective_fn(self.meta_objective, n_groups, self.gap_weight)
         seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
@@ -80,7 +83,7 @@ class L2RW(WeightingStrategy):
 
     def raw_scores(self, batch: Batch, model: nn.Module) -> torch.Tensor:
         """``-dL_meta/deps`` at ``eps = 0`` for each sample of the batch (before the ReLU)."""
-        meta = self.meta_batches_.draw()
+        meta = self.meta_batches_.draw(len(batch.y))
         if self.path_ == "per_example":
             g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
             m = la.meta_param_grad(model, params, buffers, meta, self.objective_)
