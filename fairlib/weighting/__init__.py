@@ -1,5 +1,56 @@
-"""Reweighting strategies behind one protocol the training loop calls each step."""
+"""Reweighting strategies behind one protocol the training loop calls each step.
 
+Every strategy is passed to :func:`fairlib.train.fit` as ``strategy=...``:
+
+- :class:`ERM`: uniform weights.
+- :class:`Reweighing` (and :func:`reweighing_weights`): Kamiran-Calders, static.
+- :class:`GroupUpweighting` vs :class:`GroupBalancedSampling`: group shares
+  ``n_g^(1/tau)`` as loss weights or as a sampler, with a :class:`Cooldown` schedule.
+- :class:`GroupDRO`: online exponentiated group weights.
+- :class:`JTT`: two stages (:meth:`JTT.identify_errors`, or :func:`train_twice`).
+- :class:`FairBatch`: batch composition per (label, group) cell, a sampler.
+- :class:`KLDRO`: ``softmax(loss / tau)`` per batch.
+- :class:`FEBS`, :class:`FIS`: per-group loss scaling from FairSeg / FairVision.
+- :class:`L2RW`, :class:`FORML`: meta-learned weights against a held-out set.
+"""
+
+from ._common import effective_sample_size
 from .base import ERM, Batch, WeightingStrategy
+from .fairbatch import FairBatch
+from .febs_fis import FEBS, FIS, wasserstein2_to_pooled
+from .forml import FORML
+from .group_dro import GroupDRO
+from .jtt import JTT, JTTRun, train_twice
+from .kl_dro import KLDRO
+from .l2rw import L2RW
+from .reweighing import Reweighing, reweighing_weights
+from .temperature import (
+    Cooldown,
+    GroupBalancedSampling,
+    GroupUpweighting,
+    temperature_probabilities,
+)
 
-__all__ = ["ERM", "Batch", "WeightingStrategy"]
+__all__ = [
+    "ERM",
+    "FEBS",
+    "FIS",
+    "FORML",
+    "JTT",
+    "KLDRO",
+    "L2RW",
+    "Batch",
+    "Cooldown",
+    "FairBatch",
+    "GroupBalancedSampling",
+    "GroupDRO",
+    "GroupUpweighting",
+    "JTTRun",
+    "Reweighing",
+    "WeightingStrategy",
+    "effective_sample_size",
+    "reweighing_weights",
+    "temperature_probabilities",
+    "train_twice",
+    "wasserstein2_to_pooled",
+]

@@ -1,0 +1,213 @@
+"""Helpers shared by the strategies: group codes, scatter means, checks, samplers, ESS.
+
+Functions named ``check_*`` read from the host and are called from ``setup`` only; the
+tensor helpers (``cell_codes``, ``group_sums``, ``effective_sample_size``) never do, so
+``weights``/``update`` can use them.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from .._validation import MSG_CHOICE, MSG_TYPE
+
+GroupsMode = Literal["group", "group_label"]
+GROUP_MODES = ("group", "group_label")
+
+
+# -- argument checks (setup time, host side) ------------------------------------------------
+def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(map(repr, choices))
+        raise ValueError(MSG_CHOICE.format(name=name, choices=listed, value=value))
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    high: float | None = None,
+    allow_inf: bool = False,
+    expected: str | None = None,
+) -> float:
+    """Check a real number against bounds; return it as a float.
+
+    The message names the argument, the constraint and what came, e.g.
+    ``Expected `tau` to be a positive number, but got -1.0.``
+    """
+    if expected is None:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            parts.append(f"<= {high:g}")
+        expected = "a real number" + (" " + " and ".join(parts) if parts else "")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        if math.isinf(v) and not (allow_inf and v > 0):
+            ok = False
+        elif low is not None and (v < low or (low_open and v == low)):
+            ok = False
+        elif high is not None and v > high:
+            ok = False
+    if not ok:
+        raise ValueError(MSG_TYPE.format(name=name, expected=expected, got=repr(value)))
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_train(train: Any, owner: str) -> None:
+    """``train`` must be a non-empty dataset with ``y``, ``group`` and ``n_groups``."""
+    if train is None or not all(hasattr(train, a) for a in ("y", "group", "n_groups")):
+        raise TypeError(MSG_TYPE.format(
+            name="train", expected=f"a FairDataset (with `y`, `group`, `n_groups`) for {owner}",
+            got=type(train).__name__))
+    if len(train) == 0:
+        raise ValueError(
+            f"Expected `train` to be a non-empty dataset for {owner}, but got 0 samples.")
+
+
+def cell_names(train: Any, mode: GroupsMode) -> list[str]:
+    """Readable names of the groups (``"minority"``) or cells (``"minority, y=1"``)."""
+    cats = [str(c) for c in train.group_categories] if hasattr(train, "group_categories") else [
+        str(g) for g in range(train.n_groups)]
+    if mode == "group":
+        return cats
+    return [f"{c}, y={y}" for c in cats for y in (0, 1)]
+
+
+def warn_empty(counts: torch.Tensor, names: Sequence[str], owner: str, consequence: str) -> None:
+    """Warn once, naming every group with no training sample (host read: setup only)."""
+    empty = [names[i] for i in torch.nonzero(counts == 0).flatten().tolist()]
+    if empty:
+        warnings.warn(
+            f"{owner}: no training samples in {', '.join(map(repr, empty))}; {consequence}",
+            UserWarning, stacklevel=3)
+
+
+# -- tensor helpers (device side, no host sync) ---------------------------------------------
+def cell_codes(y: torch.Tensor, group: torch.Tensor, mode: GroupsMode) -> torch.Tensor:
+    """Group codes: the active attribute (``"group"``) or the (group, label) cell ``2 g + y``."""
+    return group if mode == "group" else group * 2 + y
+
+
+def n_cells(n_groups: int, mode: GroupsMode) -> int:
+    """Number of codes :func:`cell_codes` can return."""
+    return n_groups if mode == "group" else 2 * n_groups
+
+
+def group_sums(values: torch.Tensor, codes: torch.Tensor,
+               n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group sums and counts of ``values`` (scatter-add on the values' device)."""
+    sums = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, codes, values)
+    counts = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(
+        0, codes, torch.ones_like(values))
+    return sums, counts
+
+
+def group_means(values: torch.Tensor, codes: torch.Tensor,
+                n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group means (0 where a group is absent: mask with ``counts > 0``) and counts."""
+    sums, counts = group_sums(values, codes, n)
+    return sums / counts.clamp_min(1), counts
+
+
+def effective_sample_size(w: torch.Tensor) -> torch.Tensor:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2`` (a 0-d tensor on ``w``'s device).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.weighting import effective_sample_size
+    >>> float(effective_sample_size(torch.tensor([1.0, 1.0, 1.0, 1.0])))
+    4.0
+    >>> float(effective_sample_size(torch.tensor([4.0, 0.0, 0.0, 0.0])))
+    1.0
+    """
+    w = w.to(torch.float64) if w.dtype != torch.float64 else w
+    return w.sum() ** 2 / (w * w).sum().clamp_min(torch.finfo(w.dtype).tiny)
+
+
+class ESSTracker:
+    """Mean effective-sample-size fraction ``ESS / B`` of the batch weights over an epoch.
+
+    A mixin: strategies whose weights change per batch call ``_reset_ess`` in ``setup``,
+    ``_track_ess(w)`` from ``update`` (device ops only) and ``_close_ess_epoch`` from
+    ``on_epoch_end``; ``_ess_epoch`` is then the epoch's mean, reported as ``ess_fraction``.
+    """
+
+    def _reset_ess(self, device: torch.device) -> None:
+        self._ess_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self._ess_steps = 0
+        self._ess_epoch = torch.full((), float("nan"), dtype=torch.float64, device=device)
+
+    def _track_ess(self, w: torch.Tensor) -> None:
+        self._ess_sum = self._ess_sum + effective_sample_size(w) / w.numel()
+        self._ess_steps += 1
+
+    def _close_ess_epoch(self) -> None:
+        if self._ess_steps:
+            self._ess_epoch = self._ess_sum / self._ess_steps
+        self._ess_sum = torch.zeros_like(self._ess_sum)
+        self._ess_steps = 0
+
+
+@torch.no_grad()
+def model_logits(model: nn.Module, data: Any, device: torch.device,
+                 batch_size: int = 1024) -> torch.Tensor:
+    """Logits of ``model`` on every row of ``data`` (in order), eval mode, mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+        out = [model(x.to(device)) for x, *_ in loader]
+    finally:
+        model.train(was_training)
+    return torch.cat(out).reshape(-1)
+
+
+def make_generator(generator: torch.Generator | None) -> torch.Generator:
+    """The fit's generator, or a CPU generator seeded with 0 when none is given."""
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+class EpochSampler(Sampler[int]):
+    """Yields indices drawn by ``draw(n)`` each epoch; redraws the rest when ``version()`` changes.
+
+    ``version`` lets a schedule switch in the middle of an epoch: the loader pulls indices
+    lazily (with ``num_workers=0``, one batch at a time), so indices not yet handed out
+    are redrawn under the new setting as soon as the strategy's state changes.
+    """
+
+    def __init__(self, draw: Callable[[int], list[int]], length: Callable[[], int],
+                 version: Callable[[], object] | None = None) -> None:
+        self._draw = draw
+        self._length = length
+        self._version = version
+
+    def __len__(self) -> int:
+        return self._length()
+
+    def __iter__(self) -> Iterator[int]:
+        n = self._length()
+        ver = self._version() if self._version else None
+        idx = self._draw(n)
+        i = 0
+        while i < n:
+            if self._version is not None:
+                now = self._version()
+                if now != ver:
+                    ver = now
+                    idx = idx[:i] + self._draw(n - i)
+            yield idx[i]
+            i += 1
