@@ -159,3 +159,24 @@ def test_empty_meta_set_is_refused(small):
     data, _ = small
     with pytest.raises(ValueError, match=r"Expected `meta` to be a non-empty held-out dataset for FORML, but got None"):
         fit(LogisticRegression(2), data, strategy=FORML(), progress=False)
+
+
+@pytest.mark.parametrize("cls", [L2RW, FORML])
+def test_reusing_the_loops_forward_pass_gives_the_same_weights(small, cls):
+    """The double-backward path may reuse the loop's attached losses; the result must not change."""
+    data, meta = small
+    model = MLP(2, hidden=(5,), seed=0).double()
+    batch = _batch(data)
+    out = []
+    for attached in (False, True):
+        strat = cls(method="double_backward", meta_batch_size=10_000).setup(
+            data, meta=_double(meta), model=model, generator=torch.Generator().manual_seed(0))
+        assert strat.needs_graph
+        if cls is FORML:
+            strat.weights_ = strat.weights_.double()
+        losses = nn.functional.binary_cross_entropy_with_logits(model(batch.x), batch.y.double(), reduction="none")
+        w = strat.weights(batch, losses if attached else losses.detach(), model)
+        if attached:  # the loop can still backpropagate through its own graph afterwards
+            (w.detach() * losses).mean().backward()
+        out.append(w)
+    torch.testing.assert_close(out[0], out[1], atol=1e-12, rtol=1e-10)

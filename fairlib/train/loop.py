@@ -214,7 +214,7 @@ def fit(
         for x, y, g, idx in loader:
             batch = Batch(x.to(device), y.to(device), g.to(device), idx.to(device))
             losses = loss_fn(model(batch.x), batch.y.float())
-            w = strategy.weights(batch, losses.detach(), model)
+            w = strategy.weights(batch, losses if strategy.needs_graph else losses.detach(), model)
             loss = (w.detach() * losses).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

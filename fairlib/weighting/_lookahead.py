@@ -87,18 +87,26 @@ def lookahead_weight_grad(
     meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     objective: Callable[..., torch.Tensor],
     lr: float,
+    losses: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """d L_meta(theta_hat) / d w by double backward, with ``theta_hat = theta - lr * grad
-    sum_i step_weights(w)_i * l_i(theta)``."""
+    sum_i step_weights(w)_i * l_i(theta)``.
+
+    ``losses``, if given, are the batch losses still attached to the model's parameters
+    (the training loop's own forward pass): they are reused, and their graph is kept
+    for the loop's backward pass.
+    """
     params, buffers = split_state(model)
     w = w.detach().requires_grad_(True)
-    losses = _bce(_logits(model, params, buffers, x), y)
+    reuse = losses is not None and losses.requires_grad
+    if not reuse:
+        losses = _bce(_logits(model, params, buffers, x), y)
     inner = (step_weights(w) * losses).sum()
-    grads = torch.autograd.grad(inner, list(params.values()), create_graph=True)
+    grads = torch.autograd.grad(inner, list(params.values()), create_graph=True, retain_graph=reuse)
     ahead = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
     mx, my, mg = meta
     outer = objective(_logits(model, ahead, buffers, mx), my, mg)
-    (dw,) = torch.autograd.grad(outer, w)
+    (dw,) = torch.autograd.grad(outer, w, retain_graph=reuse)
     return dw
 
 

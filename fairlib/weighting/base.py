@@ -56,6 +56,10 @@ class WeightingStrategy:
     """
 
     requires_meta: bool = False
+    #: When True, ``weights`` receives the batch losses still attached to the model's
+    #: graph, so a lookahead can reuse the loop's forward pass instead of running its
+    #: own; such a strategy must retain that graph and keep no reference to the losses.
+    needs_graph: bool = False
 
     def setup(
         self,

@@ -128,6 +128,7 @@ class FORML(WeightingStrategy):
         use_fast = self.method == "per_example" or (
             self.method == "auto" and model is not None and la.supports_per_example(model))
         self.path_ = "per_example" if use_fast else "double_backward"
+        self.needs_graph = self.path_ == "double_backward"  # reuse the loop's forward pass
         self.weights_ = torch.full((len(train),), float(self.init), device=self.device_)
         self.groups_ = train.group.to(self.device_)
         self.n_groups_ = train.n_groups
@@ -144,12 +145,14 @@ class FORML(WeightingStrategy):
             return w / (self.weights_.mean().detach() * len(w))
         return w / len(w)
 
-    def meta_gradient(self, batch: Batch, model: nn.Module, w: torch.Tensor) -> torch.Tensor:
-        """``d L_meta(theta_hat) / d w`` for the batch's weights ``w``."""
+    def meta_gradient(self, batch: Batch, model: nn.Module, w: torch.Tensor,
+                      losses: torch.Tensor | None = None) -> torch.Tensor:
+        """``d L_meta(theta_hat) / d w`` for the batch's weights ``w`` (``losses``: the
+        loop's attached batch losses, reused by the double-backward path)."""
         meta = self.meta_batches_.draw(len(batch.y))
         if self.path_ == "double_backward":
             return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
-                                            self.objective_, self.lookahead_lr)
+                                            self.objective_, self.lookahead_lr, losses)
         g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
         wbar = self._scale(w)
         flat = torch.cat([p.flatten() for p in params.values()])
@@ -167,7 +170,7 @@ class FORML(WeightingStrategy):
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Update the batch's persistent weights by one meta step; return the step weights."""
         w = self.weights_[batch.index]
-        grad_w = self.meta_gradient(batch, model, w)
+        grad_w = self.meta_gradient(batch, model, w, losses)
         low, high = self.clamp
         new = (w - self.meta_lr * len(w) * grad_w).clamp(min=low, max=high).detach()
         self.weights_[batch.index] = new

@@ -78,11 +78,15 @@ class L2RW(WeightingStrategy):
         use_fast = self.method == "per_example" or (
             self.method == "auto" and model is not None and la.supports_per_example(model))
         self.path_ = "per_example" if use_fast else "double_backward"
+        self.needs_graph = self.path_ == "double_backward"  # reuse the loop's forward pass
         self.last_weights_ = torch.zeros(0, device=self.device_)
         return self
 
-    def raw_scores(self, batch: Batch, model: nn.Module) -> torch.Tensor:
-        """``-dL_meta/deps`` at ``eps = 0`` for each sample of the batch (before the ReLU)."""
+    def raw_scores(self, batch: Batch, model: nn.Module, losses: torch.Tensor | None = None) -> torch.Tensor:
+        """``-dL_meta/deps`` at ``eps = 0`` for each sample of the batch (before the ReLU).
+
+        ``losses``: the loop's attached batch losses, reused by the double-backward path.
+        """
         meta = self.meta_batches_.draw(len(batch.y))
         if self.path_ == "per_example":
             g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
@@ -90,11 +94,12 @@ class L2RW(WeightingStrategy):
             return g @ m
         zeros = torch.zeros(len(batch.y), dtype=batch.x.dtype if batch.x.is_floating_point() else torch.float32,
                             device=batch.x.device)
-        return -la.lookahead_weight_grad(model, batch.x, batch.y, lambda e: e, zeros, meta, self.objective_, 1.0)
+        return -la.lookahead_weight_grad(model, batch.x, batch.y, lambda e: e, zeros, meta, self.objective_, 1.0,
+                                         losses)
 
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Normalised ReLU of the meta-gradient, scaled so that the weights average 1."""
-        w = self.raw_scores(batch, model).clamp_min(0)
+        w = self.raw_scores(batch, model, losses).clamp_min(0)
         total = w.sum()
         w = torch.where(total > 0, w / torch.where(total > 0, total, 1.0), w) * len(w)
         self.last_weights_ = w.detach()
