@@ -16,6 +16,7 @@ never changed by a lookahead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,29 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 Params = dict[str, torch.Tensor]
+METHODS = ("auto", "double_backward", "per_example")
+
+
+def setup_meta(strategy: Any, train: Any, meta: Any, model: nn.Module | None,
+               generator: torch.Generator | None) -> None:
+    """Shared set-up of L2RW and FORML: check ``method`` and ``meta_batch_size``, build the
+    meta-objective and the held-out batch source, and pick the meta-gradient path."""
+    from .meta_objectives import objective_fn
+
+    if strategy.method not in METHODS:
+        raise ValueError(
+            f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {strategy.method!r}.")
+    size = strategy.meta_batch_size
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(f"Expected `meta_batch_size` to be a positive integer or None, but got {size!r}.")
+    strategy.objective_ = objective_fn(strategy.meta_objective, max(train.n_groups, meta.n_groups),
+                                       strategy.gap_weight)
+    seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
+    strategy.meta_batches_ = MetaBatches(meta, size, strategy.device_, seed, strategy.stratified)
+    fast = strategy.method == "per_example" or (
+        strategy.method == "auto" and model is not None and supports_per_example(model))
+    strategy.path_ = "per_example" if fast else "double_backward"
+    strategy.needs_graph = strategy.path_ == "double_backward"  # reuse the loop's forward pass
 
 
 class MetaBatches:

@@ -24,10 +24,8 @@ from torch import nn
 
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
-from .meta_objectives import objective_fn
 
 NORMALIZE = ("batch", "global_mean", "none")
-METHODS = ("auto", "double_backward", "per_example")
 
 
 class FORML(WeightingStrategy):
@@ -113,22 +111,10 @@ class FORML(WeightingStrategy):
         if self.normalize not in NORMALIZE:
             raise ValueError(
                 f"Expected `normalize` to be one of {', '.join(map(repr, NORMALIZE))}, but got {self.normalize!r}.")
-        if self.method not in METHODS:
-            raise ValueError(f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {self.method!r}.")
         low, high = self.clamp
         if low < 0 or (high is not None and high <= low):
             raise ValueError(f"Expected `clamp` to be (low >= 0, high > low or None), but got {self.clamp!r}.")
-        if self.meta_batch_size is not None and (
-                not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1):
-            raise ValueError(
-                f"Expected `meta_batch_size` to be a positive integer or None, but got {self.meta_batch_size!r}.")
-        self.objective_ = objective_fn(self.meta_objective, max(train.n_groups, meta.n_groups), self.gap_weight)
-        seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
-        self.meta_batches_ = la.MetaBatches(meta, self.meta_batch_size, self.device_, seed, self.stratified)
-        use_fast = self.method == "per_example" or (
-            self.method == "auto" and model is not None and la.supports_per_example(model))
-        self.path_ = "per_example" if use_fast else "double_backward"
-        self.needs_graph = self.path_ == "double_backward"  # reuse the loop's forward pass
+        la.setup_meta(self, train, meta, model, generator)
         self.weights_ = torch.full((len(train),), float(self.init), device=self.device_)
         self.groups_ = train.group.to(self.device_)
         self.n_groups_ = train.n_groups

@@ -9,10 +9,6 @@ from torch import nn
 
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
-from .meta_objectives import objective_fn
-
-METHODS = ("auto", "double_backward", "per_example")
-
 
 class L2RW(WeightingStrategy):
     """Per-step weights from a one-step lookahead evaluated at zero weights.
@@ -65,20 +61,7 @@ class L2RW(WeightingStrategy):
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> L2RW:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        if self.method not in METHODS:
-            raise ValueError(f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {self.method!r}.")
-        if self.meta_batch_size is not None and (
-                not isinstance(self.meta_batch_size, int) or self.meta_batch_size < 1):
-            raise ValueError(
-                f"Expected `meta_batch_size` to be a positive integer or None, but got {self.meta_batch_size!r}.")
-        n_groups = max(train.n_groups, meta.n_groups)
-        self.objective_ = objective_fn(self.meta_objective, n_groups, self.gap_weight)
-        seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
-        self.meta_batches_ = la.MetaBatches(meta, self.meta_batch_size, self.device_, seed, self.stratified)
-        use_fast = self.method == "per_example" or (
-            self.method == "auto" and model is not None and la.supports_per_example(model))
-        self.path_ = "per_example" if use_fast else "double_backward"
-        self.needs_graph = self.path_ == "double_backward"  # reuse the loop's forward pass
+        la.setup_meta(self, train, meta, model, generator)
         self.last_weights_ = torch.zeros(0, device=self.device_)
         return self
 
