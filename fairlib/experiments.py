@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._progress import progress as show_progress
+
 
 def over_seeds(run: Callable[[int], dict[str, Any] | list[dict[str, Any]]], seeds: Sequence[int], *,
                progress: bool = True, desc: str = "seeds") -> pd.DataFrame:
@@ -44,10 +46,8 @@ def over_seeds(run: Callable[[int], dict[str, Any] | list[dict[str, Any]]], seed
     """
     if len(seeds) == 0:
         raise ValueError("Expected `seeds` to hold at least one seed, but got none.")
-    from tqdm.auto import tqdm
-
     rows = []
-    for seed in tqdm(list(seeds), desc=desc, disable=not progress, leave=False):
+    for seed in show_progress(list(seeds), progress, desc=desc, leave=False):
         out = run(seed)
         for row in out if isinstance(out, list) else [out]:
             rows.append({"seed": seed, **row})

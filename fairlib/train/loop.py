@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
 from ..weighting import ERM, Batch, WeightingStrategy
 
@@ -204,9 +205,7 @@ def fit(
     opt = _optimizer(model, optimizer, lr, weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     history = History()
-    from tqdm.auto import tqdm
-
-    bar = tqdm(range(1, epochs + 1), desc=type(strategy).__name__, disable=not progress, leave=False)
+    bar = show_progress(range(1, epochs + 1), progress, desc=type(strategy).__name__, leave=False)
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
@@ -230,6 +229,7 @@ def fit(
         for key, value in strategy.diagnostics().items():
             row[key] = value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
         history.rows.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                        **({"test_acc": f"{row['test_accuracy']:.3f}"} if "test_accuracy" in row else {}))
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}",
+                            **({"test_acc": f"{row['test_accuracy']:.3f}"} if "test_accuracy" in row else {}))
     return history

@@ -1,0 +1,202 @@
+"""Mini-batch gradient noise: upweighting and upsampling share the mean, not the variance."""
+
+import math
+
+import pytest
+import torch
+
+from fairlib.datasets import make_biased_classification
+from fairlib.gradient_noise import (
+    DrawScheme,
+    GradientMoments,
+    draw_scheme,
+    minibatch_gradient_moments,
+    per_sample_gradients,
+    sample_minibatch_gradients,
+)
+from fairlib.train import MLP, LogisticRegression
+from fairlib.weighting import (
+    ERM,
+    Cooldown,
+    GroupBalancedSampling,
+    GroupDRO,
+    GroupUpweighting,
+    Reweighing,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_biased_classification(600, minority_fraction=0.1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def grads(data):
+    model = LogisticRegression(2, seed=0).double()
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[0.8, -0.3]]))
+        model.linear.bias.fill_(0.1)
+    return per_sample_gradients(model, data.X.double(), data.y)
+
+
+# -- per-sample gradients -------------------------------------------------------------------
+def test_per_sample_gradients_match_the_logistic_closed_form(data, grads):
+    X = torch.cat([data.X.double(), torch.ones(len(data), 1, dtype=torch.float64)], 1)
+    theta = torch.tensor([0.8, -0.3, 0.1], dtype=torch.float64)
+    closed = (torch.sigmoid(X @ theta) - data.y.double())[:, None] * X
+    assert grads.shape == (len(data), 3)
+    assert torch.allclose(grads, closed, atol=1e-14)
+
+
+def test_per_sample_gradients_match_autograd_row_by_row_on_an_mlp(data):
+    model = MLP(2, hidden=(5,), dropout=0.5, seed=1).double().train()
+    x, y = data.X[:7].double(), data.y[:7]
+    got = per_sample_gradients(model, x, y, chunk_size=3)  # several chunks
+    assert model.training  # mode restored
+    model.eval()
+    for i in range(len(x)):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[i:i + 1]),
+                                                                    y[i:i + 1].double())
+        ref = torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(model.parameters()))])
+        assert torch.allclose(got[i], ref, atol=1e-12)
+
+
+# -- exact moments --------------------------------------------------------------------------
+@pytest.mark.parametrize("groups", ["group_label", "group"])
+@pytest.mark.parametrize("tau", [1.0, 3.0, math.inf])
+def test_upweighting_and_upsampling_have_the_same_expected_gradient(data, grads, groups, tau):
+    up = draw_scheme(GroupUpweighting(tau, groups=groups), data)
+    down = draw_scheme(GroupBalancedSampling(tau, groups=groups), data)
+    assert not up.replacement and down.replacement
+    m_up = minibatch_gradient_moments(grads, up, batch_size=32)
+    m_down = minibatch_gradient_moments(grads, down, batch_size=32)
+    assert torch.allclose(m_up.mean, m_down.mean, atol=1e-14, rtol=0)
+    # and it is the full-batch gradient of mean(w * loss)
+    assert torch.allclose(m_up.mean, (up.weights[:, None] * grads).mean(0), atol=1e-14)
+
+
+def test_upweighting_has_the_larger_variance_and_the_gap_grows_with_tau(data, grads):
+    ratios = []
+    for tau in [1.0, 2.0, 5.0, math.inf]:
+        v_up = minibatch_gradient_moments(grads, draw_scheme(GroupUpweighting(tau), data),
+                                          batch_size=32).total_variance
+        v_down = minibatch_gradient_moments(grads, draw_scheme(GroupBalancedSampling(tau), data),
+                                            batch_size=32).total_variance
+        ratios.append(float(v_up / v_down))
+    # tau = 1 is ERM both ways; only the finite-population factor of shuffling differs
+    assert ratios[0] == pytest.approx((600 - 32) / (600 - 1), rel=1e-12)
+    assert all(b > a for a, b in zip(ratios, ratios[1:]))
+    assert ratios[-1] > 2
+
+
+def test_constructed_case_equal_gradients():
+    """All per-sample gradients equal: sampling has zero noise, upweighting c (N/ESS - 1) / b."""
+    n, b = 100, 10
+    grads = torch.ones(n, 2, dtype=torch.float64) * torch.tensor([3.0, 4.0], dtype=torch.float64)
+    w = torch.cat([torch.full((90,), 0.5 / 0.9, dtype=torch.float64),  # mean 1, half of the
+                   torch.full((10,), 0.5 / 0.1, dtype=torch.float64)])  # weight on 10 rows
+    up = DrawScheme.uniform(n, weights=w, replacement=True)
+    down = DrawScheme(w / n, torch.ones(n), True)
+    m_up = minibatch_gradient_moments(grads, up, batch_size=b)
+    m_down = minibatch_gradient_moments(grads, down, batch_size=b)
+    assert torch.allclose(m_up.mean, m_down.mean)
+    assert torch.allclose(m_down.mean, grads[0])
+    assert float(m_down.total_variance) == pytest.approx(0.0, abs=1e-12)
+    ess = float(w.sum() ** 2 / (w * w).sum())
+    assert float(m_up.total_variance) == pytest.approx(25.0 * (n / ess - 1) / b, rel=1e-12)
+
+
+def test_variance_identity_difference_of_the_two_schemes(data, grads):
+    up = draw_scheme(GroupUpweighting(math.inf), data)
+    up = DrawScheme(up.probabilities, up.weights, True)  # compare both with replacement
+    down = draw_scheme(GroupBalancedSampling(math.inf), data)
+    w, n = up.weights, len(data)
+    gap = (w * (w - 1) * (grads * grads).sum(1)).sum() / n
+    v_up = minibatch_gradient_moments(grads, up, batch_size=1).total_variance
+    v_down = minibatch_gradient_moments(grads, down, batch_size=1).total_variance
+    assert float(v_up - v_down) == pytest.approx(float(gap), rel=1e-10)
+
+
+def test_variance_scaling_with_batch_size_and_full_batch(data, grads):
+    s_rep = DrawScheme.uniform(len(data), replacement=True)
+    v1 = minibatch_gradient_moments(grads, s_rep, batch_size=1).total_variance
+    v8 = minibatch_gradient_moments(grads, s_rep, batch_size=8).total_variance
+    assert float(v1 / v8) == pytest.approx(8.0, rel=1e-12)
+    full = minibatch_gradient_moments(grads, DrawScheme.uniform(len(data)), batch_size=len(data))
+    assert float(full.total_variance) == pytest.approx(0.0, abs=1e-15)  # each batch: all rows
+
+
+# -- Monte Carlo agrees with the exact moments ----------------------------------------------
+@pytest.mark.parametrize("kind", ["upweight", "upsample", "erm"])
+def test_monte_carlo_moments_agree_with_exact(data, grads, kind):
+    strategy = {"upweight": GroupUpweighting(), "upsample": GroupBalancedSampling(),
+                "erm": ERM()}[kind]
+    scheme = draw_scheme(strategy, data)
+    b, k = 16, 6000
+    draws = sample_minibatch_gradients(grads, scheme, batch_size=b, n_batches=k,
+                                       generator=torch.Generator().manual_seed(7), chunk_size=500)
+    assert draws.shape == (k, 3) and draws.dtype == torch.float64
+    exact = minibatch_gradient_moments(grads, scheme, batch_size=b)
+    mc = GradientMoments.from_samples(draws, b)
+    se = (exact.total_variance / k).sqrt()  # standard error of the mean's components (at most)
+    assert float((mc.mean - exact.mean).norm()) < 4 * float(se)
+    assert float(mc.total_variance / exact.total_variance) == pytest.approx(1.0, abs=0.08)
+
+
+def test_without_replacement_batches_have_distinct_rows_and_seeded_draws_repeat():
+    g = torch.arange(10, dtype=torch.float64)[:, None]
+    s = DrawScheme.uniform(10)
+    draws = sample_minibatch_gradients(g, s, batch_size=10, n_batches=3,
+                                       generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(draws, torch.full((3, 1), 4.5, dtype=torch.float64))  # rows once
+    a = sample_minibatch_gradients(g, s, batch_size=3, n_batches=5,
+                                   generator=torch.Generator().manual_seed(4))
+    b = sample_minibatch_gradients(g, s, batch_size=3, n_batches=5,
+                                   generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b)
+
+
+# -- schemes of the strategies --------------------------------------------------------------
+def test_draw_scheme_of_each_strategy(data):
+    n = len(data)
+    erm = draw_scheme(ERM(), data)
+    assert torch.allclose(erm.probabilities, torch.full((n,), 1 / n, dtype=torch.float64))
+    assert torch.equal(erm.weights, torch.ones(n, dtype=torch.float64)) and not erm.replacement
+    rw = Reweighing()
+    loss_w = draw_scheme(rw, data)
+    assert torch.allclose(loss_w.weights, rw.sample_weights_.double())
+    sampled = draw_scheme(Reweighing(sampling=True), data)
+    assert sampled.replacement and torch.allclose(sampled.probabilities, loss_w.weights / n)
+    # a Cooldown schedule is read at its start
+    cd = draw_scheme(GroupBalancedSampling(Cooldown(tau=math.inf, switch_at=1)), data)
+    balanced = draw_scheme(GroupBalancedSampling(math.inf), data)
+    assert torch.allclose(cd.probabilities, balanced.probabilities)
+
+
+def test_bad_arguments(data, grads):
+    with pytest.raises(TypeError, match=r"Expected `strategy` to be one of ERM, Reweighing, "
+                                        r"GroupUpweighting, GroupBalancedSampling .*"
+                                        r"but got GroupDRO"):
+        draw_scheme(GroupDRO(), data)
+    scheme = draw_scheme(ERM(), data)
+    with pytest.raises(ValueError, match=r"Expected `batch_size` to be a positive integer, but "
+                                         r"got 0"):
+        minibatch_gradient_moments(grads, scheme, batch_size=0)
+    with pytest.raises(ValueError,
+                       match=r"Expected `batch_size` to be at most 600 without replacement"):
+        sample_minibatch_gradients(grads, scheme, batch_size=601, n_batches=2)
+    with pytest.raises(ValueError, match=r"Expected `scheme` to be a scheme over 10 rows \(as "
+                                         r"many as `grads`\), but got one over 600"):
+        minibatch_gradient_moments(grads[:10], scheme, batch_size=2)
+    with pytest.raises(ValueError, match=r"Expected `grads` to be a float tensor \[N, P\]"):
+        minibatch_gradient_moments(grads[:, 0], scheme, batch_size=2)
+    with pytest.raises(ValueError, match=r"Expected `probabilities` to be uniform when "
+                                         r"`replacement` is False"):
+        DrawScheme(torch.tensor([0.2, 0.8]), torch.ones(2), False)
+    with pytest.raises(ValueError,
+                       match=r"Expected `probabilities` to be non-negative and summing to 1"):
+        DrawScheme(torch.tensor([0.2, 0.7]), torch.ones(2), True)
+    with pytest.raises(ValueError, match=r"Expected `weights` to be non-negative"):
+        DrawScheme.uniform(2, weights=torch.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"Expected `n_batches` to be a positive integer"):
+        sample_minibatch_gradients(grads, scheme, batch_size=2, n_batches=0)
