@@ -30,6 +30,13 @@ def test_source_notebook_is_stripped_with_one_literal_parameters_cell(path):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"expected exactly one `parameters` cell, found {len(params)}"
     tree = ast.parse(params[0].source)
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(path)))
+    assigned = {node.target.id for node in tree.body if isinstance(node, ast.AnnAssign)}
+    # papermill's parser skips lines whose comment it cannot read (quotes, '='): such a
+    # parameter could not be overridden by name through the runner
+    assert assigned == declared, f"papermill cannot read: {sorted(assigned - declared)}"
     for node in tree.body:
         # annotated literals only: papermill injects overrides after this cell and never reruns it
         assert isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name), ast.dump(node)
