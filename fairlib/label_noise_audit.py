@@ -1,0 +1,343 @@
+"""Audit how well per-sample scores pick out corrupted labels.
+
+When labels were flipped on purpose (:func:`fairlib.datasets.corrupt_labels` returns the
+mask of flipped rows), any per-sample score can be read as a detector: flag the
+``fraction`` of training rows with the most suspicious scores and compare the flags with
+the mask. *Precision* is the share of flagged rows that were flipped, *recall* the share
+of flipped rows that were flagged; a detector that flags rows at random has precision
+equal to the share of flipped rows (the *prevalence*) and recall equal to ``fraction``.
+
+Scores used in the book: learned FORML weights (low is suspicious), the mean step weight
+a per-batch method such as L2RW gave each sample (recorded by :class:`StepWeightRecorder`;
+low is suspicious), and the training loss of a plain model on the observed labels
+(:func:`sample_losses`; high is suspicious).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .weighting.base import Batch, WeightingStrategy
+
+__all__ = [
+    "StepWeightRecorder",
+    "detection_curve",
+    "detection_rates",
+    "flag_most_suspicious",
+    "sample_losses",
+]
+
+MSG_FRACTION = "Expected `fraction` to be in (0, 1], but got {got!r}."
+MSG_SUSPICIOUS = "Expected `suspicious` to be 'low' or 'high', but got {got!r}."
+MSG_SHAPES = "Expected `{a}` and `{b}` to have the same shape [N], but got {sa} and {sb}."
+MSG_NOT_1D = "Expected `{name}` to be a 1-d tensor [N], but got shape {shape}."
+
+
+def _check_1d(name: str, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(x).__name__}.")
+    if x.ndim != 1:
+        raise ValueError(MSG_NOT_1D.format(name=name, shape=tuple(x.shape)))
+    return x
+
+
+def _check_pair(a: str, x: torch.Tensor, b: str, y: torch.Tensor) -> None:
+    _check_1d(a, x)
+    _check_1d(b, y)
+    if x.shape != y.shape:
+        raise ValueError(MSG_SHAPES.format(a=a, b=b, sa=tuple(x.shape), sb=tuple(y.shape)))
+
+
+def flag_most_suspicious(scores: torch.Tensor, fraction: float, *,
+                         suspicious: Literal["low", "high"] = "low") -> torch.Tensor:
+    """Bool mask of the ``fraction`` of rows with the most suspicious scores.
+
+    ``k = max(1, round(fraction * N))`` rows are flagged. Ties are broken by the lower
+    index, so the result is deterministic. NaN scores are never flagged before finite ones.
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        One score per row ``[N]``.
+    fraction : float
+        Share of rows to flag, in ``(0, 1]``.
+    suspicious : {"low", "high"}
+        Whether low scores (weights) or high scores (losses) are suspicious.
+
+    Returns
+    -------
+    torch.Tensor
+        Bool ``[N]`` on the device of ``scores``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.label_noise_audit import flag_most_suspicious
+    >>> w = torch.tensor([1.0, 0.2, 1.3, 0.2, 0.9])
+    >>> flag_most_suspicious(w, 0.4).tolist()
+    [False, True, False, True, False]
+    >>> flag_most_suspicious(w, 0.2, suspicious="high").tolist()
+    [False, False, True, False, False]
+    """
+    _check_1d("scores", scores)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
+        raise ValueError(MSG_FRACTION.format(got=fraction))
+    if not 0 < fraction <= 1:
+        raise ValueError(MSG_FRACTION.format(got=fraction))
+    if suspicious not in ("low", "high"):
+        raise ValueError(MSG_SUSPICIOUS.format(got=suspicious))
+    n = scores.numel()
+    k = max(1, round(fraction * n))
+    key = scores.detach().double()
+    key = -key if suspicious == "high" else key
+    key = torch.nan_to_num(key, nan=math.inf)  # NaN last
+    order = torch.sort(key, stable=True).indices
+    flags = torch.zeros(n, dtype=torch.bool, device=scores.device)
+    flags[order[:k]] = True
+    return flags
+
+
+def detection_rates(flagged: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
+    """Precision and recall of ``flagged`` as a detector of ``flipped`` rows.
+
+    Parameters
+    ----------
+    flagged : torch.Tensor
+        Bool ``[N]``: rows the detector points at.
+    flipped : torch.Tensor
+        Bool ``[N]``: rows whose label was corrupted.
+
+    Returns
+    -------
+    dict
+        ``n_flagged``, ``n_flipped``, ``hits`` (flagged and flipped), ``precision``
+        (``hits / n_flagged``), ``recall`` (``hits / n_flipped``), ``prevalence`` (share of
+        flipped rows: the precision of flagging at random) and ``lift``
+        (``precision / prevalence``). An undefined ratio (nothing flagged, nothing
+        flipped) is NaN with a warning, never 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.label_noise_audit import detection_rates
+    >>> flagged = torch.tensor([True, True, False, False, False, False, False, False])
+    >>> flipped = torch.tensor([True, False, True, False, False, False, False, False])
+    >>> r = detection_rates(flagged, flipped)
+    >>> r["precision"], r["recall"], r["prevalence"], r["lift"]
+    (0.5, 0.5, 0.25, 2.0)
+    """
+    _check_pair("flagged", flagged, "flipped", flipped)
+    flagged, flipped = flagged.bool(), flipped.bool()
+    n = flagged.numel()
+    # one host read for the three counts
+    counts = torch.stack([flagged.sum(), flipped.sum(), (flagged & flipped).sum()]).tolist()
+    n_flagged, n_flipped, hits = (int(c) for c in counts)
+
+    def ratio(num: int, den: int, what: str) -> float:
+        if den == 0:
+            warnings.warn(f"detection_rates: {what} is undefined (no rows in its denominator); "
+                          "returning NaN.", UserWarning, stacklevel=3)
+            return math.nan
+        return num / den
+
+    precision = ratio(hits, n_flagged, "precision (nothing flagged)")
+    recall = ratio(hits, n_flipped, "recall (nothing flipped)")
+    prevalence = n_flipped / n if n else math.nan
+    lift = precision / prevalence if prevalence and not math.isnan(precision) else math.nan
+    return {"n_flagged": n_flagged, "n_flipped": n_flipped, "hits": hits, "precision": precision,
+            "recall": recall, "prevalence": prevalence, "lift": lift}
+
+
+def detection_curve(scores: torch.Tensor, flipped: torch.Tensor, fractions: Sequence[float], *,
+                    suspicious: Literal["low", "high"] = "low") -> pd.DataFrame:
+    """Precision and recall of flagging the most suspicious ``fraction`` of rows, per fraction.
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        One score per row ``[N]`` (e.g. learned weights).
+    flipped : torch.Tensor
+        Bool ``[N]``: rows whose label was corrupted.
+    fractions : sequence of float
+        Shares of rows to flag, each in ``(0, 1]``.
+    suspicious : {"low", "high"}
+        Whether low or high scores are suspicious.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fraction: ``fraction`` and the entries of :func:`detection_rates`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.label_noise_audit import detection_curve
+    >>> w = torch.tensor([0.1, 0.9, 0.2, 1.0, 1.1, 0.8, 1.2, 1.0])
+    >>> flipped = torch.tensor([True, False, True, False, False, False, False, False])
+    >>> detection_curve(w, flipped, [0.25, 0.5])[["fraction", "precision", "recall"]]
+       fraction  precision  recall
+    0      0.25        1.0     1.0
+    1      0.50        0.5     1.0
+    """
+    _check_pair("scores", scores, "flipped", flipped)
+    if len(fractions) == 0:
+        raise ValueError("Expected `fractions` to hold at least one fraction, but got none.")
+    rows = [{"fraction": float(f),
+             **detection_rates(flag_most_suspicious(scores, f, suspicious=suspicious), flipped)}
+            for f in fractions]
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def sample_losses(model: nn.Module, data: Any, *, batch_size: int = 1024,
+                  device: str | torch.device = "cpu") -> torch.Tensor:
+    """Binary cross-entropy of ``model`` on every row of ``data`` against its (observed) labels.
+
+    The model is put in eval mode and restored afterwards. On a training set with
+    corrupted labels, a high loss marks a row whose label the model disagrees with.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns one logit per row.
+    data : FairDataset
+        Rows and the labels to score against.
+    batch_size : int
+        Rows per forward pass.
+    device : str or torch.device
+        Where to run the model.
+
+    Returns
+    -------
+    torch.Tensor
+        Float ``[N]`` on ``device``, in the order of ``data``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.label_noise_audit import sample_losses
+    >>> from fairlib.train import LogisticRegression
+    >>> data = make_biased_classification(10, seed=0)
+    >>> model = LogisticRegression(2, seed=0)
+    >>> _ = torch.nn.init.zeros_(model.linear.weight)
+    >>> _ = torch.nn.init.zeros_(model.linear.bias)  # a constant 0 logit: loss log 2 everywhere
+    >>> sample_losses(model, data)[:3]
+    tensor([0.6931, 0.6931, 0.6931])
+    """
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    try:
+        out = []
+        for start in range(0, len(data), batch_size):
+            x = data.X[start:start + batch_size].to(device)
+            y = data.y[start:start + batch_size].to(device)
+            out.append(F.binary_cross_entropy_with_logits(model(x), y.to(torch.float32),
+                                                          reduction="none"))
+        return torch.cat(out) if out else torch.zeros(0, device=device)
+    finally:
+        model.train(was_training)
+
+
+class StepWeightRecorder(WeightingStrategy):
+    """Wrap a strategy and record, per training sample, the step weights it was given.
+
+    Per-batch methods such as :class:`~fairlib.weighting.L2RW` compute fresh weights at
+    every step and keep none; this wrapper adds them up per sample index (the dataset's
+    ``index``) so that every sample ends up with one score: its mean step weight over
+    training. Everything else (sampler, state updates, diagnostics) is delegated, and the
+    weights returned to the training loop are the wrapped strategy's, unchanged.
+
+    Parameters
+    ----------
+    strategy : WeightingStrategy
+        The strategy to record.
+
+    Attributes
+    ----------
+    weight_sum_ : torch.Tensor
+        Sum of the step weights each sample received ``[N]``.
+    count_ : torch.Tensor
+        Number of steps each sample took part in ``[N]``.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.label_noise_audit import StepWeightRecorder
+    >>> from fairlib.train import LogisticRegression, fit
+    >>> from fairlib.weighting import L2RW
+    >>> data = make_biased_classification(200, seed=0)
+    >>> meta = make_biased_classification(60, seed=1)
+    >>> rec = StepWeightRecorder(L2RW())
+    >>> _ = fit(LogisticRegression(2, seed=0), data, strategy=rec, meta=meta, epochs=2,
+    ...         batch_size=50, progress=False)
+    >>> rec.count_.unique().tolist(), rec.mean_weights().shape
+    ([2.0], torch.Size([200]))
+    """
+
+    def __init__(self, strategy: WeightingStrategy) -> None:
+        self.strategy = strategy
+
+    @property
+    def requires_meta(self) -> bool:  # type: ignore[override]
+        """Whether the wrapped strategy needs a held-out set."""
+        return bool(getattr(self.strategy, "requires_meta", False))
+
+    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
+              device: torch.device | str = "cpu",
+              generator: torch.Generator | None = None) -> StepWeightRecorder:
+        """Set up the wrapped strategy and zero the per-sample records."""
+        if not isinstance(self.strategy, WeightingStrategy):
+            raise TypeError("Expected `strategy` to be a WeightingStrategy, "
+                            f"but got {type(self.strategy).__name__}.")
+        self.strategy.setup(train, meta=meta, model=model, device=device, generator=generator)
+        self.device_ = torch.device(device)
+        self.weight_sum_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
+        self.count_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
+        return self
+
+    def sampler(self) -> torch.utils.data.Sampler | None:
+        """The wrapped strategy's sampler."""
+        return self.strategy.sampler()
+
+    def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
+        """The wrapped strategy's weights, recorded per sample index."""
+        w = self.strategy.weights(batch, losses, model)
+        self.weight_sum_.index_add_(0, batch.index, w.detach().to(torch.float64))
+        self.count_.index_add_(0, batch.index, torch.ones_like(w, dtype=torch.float64))
+        return w
+
+    def update(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> None:
+        """Delegate the state update."""
+        self.strategy.update(batch, losses, model)
+
+    def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
+        """Delegate the per-epoch hook."""
+        self.strategy.on_epoch_end(epoch, model)
+
+    def diagnostics(self) -> dict[str, torch.Tensor]:
+        """The wrapped strategy's diagnostics."""
+        return self.strategy.diagnostics()
+
+    def mean_weights(self) -> torch.Tensor:
+        """Mean step weight per sample ``[N]``; NaN for samples never drawn (with a warning)."""
+        if not hasattr(self, "count_"):
+            raise ValueError(
+                "Expected a trained recorder (call fit first), but `count_` is not set.")
+        seen = self.count_ > 0
+        if not bool(seen.all()):
+            warnings.warn(f"StepWeightRecorder: {int((~seen).sum())} samples were never drawn; "
+                          "their mean weight is NaN.", UserWarning, stacklevel=2)
+        return torch.where(seen, self.weight_sum_ / self.count_.clamp(min=1), math.nan)
+
+    def __repr__(self) -> str:
+        return f"StepWeightRecorder({self.strategy!r})"
