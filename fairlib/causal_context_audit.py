@@ -1,0 +1,705 @@
+"""Audit predictors in the three causal contexts of Anthis & Veitch (2023).
+
+In each context a counterfactually fair (CF) predictor satisfies one familiar group
+metric (arXiv 2310.19691): demographic parity under measurement error in the label,
+equalized odds under selection on the label, calibration under selection on the
+predictors. This module provides what an audit of that claim needs:
+
+- :func:`semi_synthetic_context`: inject one context's bias into real data, with a
+  randomly assigned two-valued attribute ``a`` (so no feature is caused by it);
+- :func:`fit_context_predictors`: fit a naive predictor (all features, including a proxy of
+  ``a`` or ``a`` itself) and a CF one (only the features ``a`` does not cause), optionally
+  cross-fitted, and score the observed (biased) and the target (unbiased) samples;
+- :func:`gap_table`: signed group gaps with percentile bootstrap intervals, and the noise
+  floor of the calibration gap;
+- :func:`audit_context`: the table for several predictors plus their accuracy on the target;
+- :func:`plot_gap_heatmap`, :func:`draw_context_graph`: figures.
+
+Synthetic contexts come from :func:`fairlib.datasets.make_causal_context`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._validation import MSG_TYPE, ArrayLike, check_choice
+from .datasets import CausalContext, FairDataset, corrupt_labels
+from .datasets.synthetic import CAUSAL_CONTEXTS
+from .metrics import fairness_report
+from .metrics import RATES
+from .metrics import _bootstrap as boot
+from .metrics._prepare import prepare_labels
+from .metrics.scores import calibration_table, weighted_quantiles
+
+__all__ = [
+    "CONTEXT_LABELS",
+    "GAP_METRICS",
+    "IMPLIED_GAP",
+    "ContextScores",
+    "audit_context",
+    "draw_context_graph",
+    "fit_context_predictors",
+    "gap_table",
+    "plot_gap_heatmap",
+    "semi_synthetic_context",
+    "vanishing_summary",
+]
+
+ContextKind = Literal["measurement_error", "selection_on_label", "selection_on_predictors"]
+
+#: Rows of :func:`gap_table`, in order.
+GAP_METRICS: tuple[str, ...] = (
+    "demographic_parity",
+    "true_positive_rate",
+    "false_positive_rate",
+    "equalized_odds",
+    "positive_predictive_value",
+    "calibration",
+)
+
+#: The row of :func:`gap_table` that vanishes for a CF predictor in each context.
+IMPLIED_GAP: dict[str, str] = dict(CAUSAL_CONTEXTS)
+
+#: Short display names of the contexts.
+CONTEXT_LABELS: dict[str, str] = {
+    "measurement_error": "measurement error",
+    "selection_on_label": "selection on label",
+    "selection_on_predictors": "selection on predictors",
+}
+
+_SIGNED_RATES = {
+    "demographic_parity": "selection_rate",
+    "true_positive_rate": "true_positive_rate",
+    "false_positive_rate": "false_positive_rate",
+    "positive_predictive_value": "positive_predictive_value",
+}
+_DEFAULT_DROP = {"selection_on_label": 0.5, "selection_on_predictors": 0.8}
+
+
+# -- semi-synthetic data ---------------------------------------------------------------------
+def semi_synthetic_context(
+    ds: FairDataset,
+    kind: ContextKind,
+    *,
+    seed: int = 0,
+    p: float = 0.5,
+    flip_rate: float = 0.4,
+    drop_rate: float | None = None,
+    selection_feature: str | None = None,
+) -> CausalContext:
+    """Inject the bias of one causal context into real data with a random attribute ``a``.
+
+    A two-valued attribute ``a ~ Bern(p)`` is drawn independently of everything, so no
+    feature of ``ds`` is caused by it and any function of the original features is
+    counterfactually fair. ``a`` is appended to the features as column ``"a"`` (what a
+    naive predictor may exploit) and becomes the active sensitive attribute (categories
+    ``"a=0"``, ``"a=1"``). The bias, in the spirit of the semi-synthetic experiment of
+    Anthis & Veitch (code ``jacyanthis/Causal-Context``; the rates here are fairlib's):
+
+    - ``"measurement_error"``: exactly ``round(flip_rate * n)`` of the positives with
+      ``a = 1`` are recorded as 0, and a share ``flip_rate * ybar / (1 - ybar)`` of the
+      negatives with ``a = 0`` as 1 (``ybar`` the base rate), so the overall base rate
+      stays about the same (:func:`fairlib.datasets.corrupt_labels`).
+    - ``"selection_on_label"``: rows with (y = 0, a = 1) or (y = 1, a = 0) are dropped with
+      probability ``drop_rate`` (default 0.5).
+    - ``"selection_on_predictors"``: rows with (x < median, a = 1) or (x >= median, a = 0),
+      ``x`` the column ``selection_feature``, are dropped with probability ``drop_rate``
+      (default 0.8).
+
+    Parameters
+    ----------
+    ds : FairDataset
+        The population, with its true labels; tabular features.
+    kind : {"measurement_error", "selection_on_label", "selection_on_predictors"}
+        The causal context.
+    seed : int, default 0
+        Seed of the ``torch.Generator`` behind ``a``, the flips and the selection.
+    p : float, default 0.5
+        ``P(a = 1)``.
+    flip_rate : float, default 0.4
+        Measurement error only: share of the positives with ``a = 1`` recorded as 0.
+    drop_rate : float, optional
+        Selection contexts only: probability of dropping a disfavoured row.
+    selection_feature : str, optional
+        Selection on predictors only: the feature selection depends on (required there).
+
+    Returns
+    -------
+    CausalContext
+        ``observed``: the biased sample (true labels in ``extras["y_true"]``);
+        ``target``: every row with its true label; ``fair_features``: the features of
+        ``ds``. ``source_index`` of both refers to the rows of ``ds``.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.causal_context_audit import semi_synthetic_context
+    >>> pop = make_biased_classification(2000, seed=0)
+    >>> ctx = semi_synthetic_context(pop, "selection_on_predictors", seed=0,
+    ...                              selection_feature="x_label")
+    >>> ctx.implied_metric, ctx.fair_features, ctx.observed.feature_names[-1]
+    ('calibration', ('x_label', 'x_group'), 'a')
+    >>> len(ctx.target), len(ctx.observed) < len(ctx.target)
+    (2000, True)
+    >>> me = semi_synthetic_context(pop, "measurement_error", seed=0)
+    >>> int((me.observed.y != me.target.y).sum()) > 0
+    True
+    """
+    if not isinstance(ds, FairDataset):
+        raise TypeError(MSG_TYPE.format(name="ds", expected="a FairDataset",
+                                        got=type(ds).__name__))
+    check_choice("kind", kind, list(CAUSAL_CONTEXTS))
+    if ds.X.ndim != 2:
+        raise ValueError(MSG_TYPE.format(name="ds", expected="tabular data (2-d X)",
+                                         got=f"X of shape {tuple(ds.X.shape)}"))
+    if "a" in ds.feature_names or "a" in ds.sensitive:
+        raise ValueError(MSG_TYPE.format(name="ds", expected="no feature or attribute named 'a'",
+                                         got="one"))
+    for name, value in (("p", p), ("flip_rate", flip_rate)):
+        if not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise ValueError(MSG_TYPE.format(name=name, expected="a probability in (0, 1)",
+                                             got=repr(value)))
+    drop = _DEFAULT_DROP.get(kind) if drop_rate is None else drop_rate
+    if kind != "measurement_error" and (
+        not isinstance(drop, (int, float)) or not 0.0 <= drop <= 1.0
+    ):
+        raise ValueError(MSG_TYPE.format(name="drop_rate", expected="a probability in [0, 1]",
+                                         got=repr(drop_rate)))
+    col = None
+    if kind == "selection_on_predictors":
+        if selection_feature not in ds.feature_names:
+            raise ValueError(MSG_TYPE.format(
+                name="selection_feature",
+                expected="a feature name of `ds` (selection on predictors needs one)",
+                got=repr(selection_feature)))
+        col = ds.feature_names.index(selection_feature)
+
+    gen = torch.Generator().manual_seed(seed)
+    n = len(ds)
+    a = (torch.rand(n, generator=gen, dtype=torch.float64) < p).to(torch.int64).to(ds.device)
+    base = FairDataset(
+        X=torch.cat([ds.X, a[:, None].to(ds.X.dtype)], 1),
+        y=ds.y,
+        sensitive={"a": a, **ds.sensitive},
+        categories={"a": ["a=0", "a=1"], **ds.categories},
+        feature_names=[*ds.feature_names, "a"],
+        description=(f"{ds.name} with a random attribute a ~ Bern({p}) and the bias of the causal "
+                     f"context '{kind}' (fairlib, after Anthis & Veitch 2023)."),
+        name=f"{ds.name}: {kind}",
+        label_name=ds.label_name,
+        group_name="a",
+        extras={**ds.extras, "y_true": ds.y},
+        source_index=ds.source_index,
+    )
+    u = torch.rand(n, generator=gen, dtype=torch.float64).to(ds.device)
+    y = ds.y
+    if kind == "measurement_error":
+        ybar = float(y.double().mean())
+        up = flip_rate * ybar / (1.0 - ybar)
+        if up > 1.0:
+            raise ValueError(MSG_TYPE.format(
+                name="flip_rate",
+                expected=f"at most {(1 - ybar) / ybar:.3f} for base rate {ybar:.3f}",
+                got=repr(flip_rate)))
+        flip_seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+        observed, _ = corrupt_labels(base, {("a=1", 1): flip_rate, ("a=0", 0): up}, seed=flip_seed)
+        extras = dict(observed.extras)
+        if "y_clean" not in ds.extras:  # the true labels are already in extras["y_true"]
+            del extras["y_clean"]
+        observed = dataclasses.replace(observed, extras=extras)
+    else:
+        if kind == "selection_on_label":
+            disfavoured = ((y == 0) & (a == 1)) | ((y == 1) & (a == 0))
+        else:
+            x = ds.X[:, col]
+            low = x < x.median()
+            disfavoured = (low & (a == 1)) | (~low & (a == 0))
+        observed = base.subset(~(disfavoured & (u < drop)))
+    return CausalContext(kind=kind, implied_metric=CAUSAL_CONTEXTS[kind], observed=observed,
+                         target=base, fair_features=tuple(ds.feature_names))
+
+
+# -- fitting -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ContextScores:
+    """Scores ``P(y = 1 | x)`` of each predictor on the observed and the target sample.
+
+    Attributes
+    ----------
+    observed : dict of str to torch.Tensor
+        Predictor name -> float64 scores, one per row of ``ctx.observed``.
+    target : dict of str to torch.Tensor
+        Predictor name -> float64 scores, one per row of ``ctx.target``.
+    """
+
+    observed: dict[str, torch.Tensor]
+    target: dict[str, torch.Tensor]
+
+
+def fit_context_predictors(
+    ctx: CausalContext,
+    make_model: Callable[[], Any],
+    *,
+    n_folds: int = 1,
+    seed: int = 0,
+    target_trained: bool = False,
+) -> ContextScores:
+    """Fit a naive and a counterfactually fair predictor on the observed (biased) sample.
+
+    ``"naive"`` uses every feature of ``ctx.observed`` (including the proxy of, or the,
+    sensitive attribute); ``"counterfactually fair"`` uses ``ctx.fair_X`` only. With
+    ``target_trained=True`` a third model, ``"trained on target"``, is fitted on the
+    target sample with its true labels and all features: the best a model of this class
+    can do on the target, a reference point.
+
+    Parameters
+    ----------
+    ctx : CausalContext
+        From :func:`fairlib.datasets.make_causal_context` or :func:`semi_synthetic_context`.
+    make_model : callable
+        Returns a fresh estimator with scikit-learn's ``fit(X, y)`` and ``predict_proba(X)``.
+    n_folds : int, default 1
+        1: fit on all observed rows and score the same rows (fine when the sample is large
+        and the model small). ``k >= 2``: cross-fitting by source row: the population rows
+        (``source_index``) are split into ``k`` seeded folds, and every row of both samples
+        is scored by models fitted without the rows of its fold. Use it when the observed
+        and the target sample are drawn from the same rows (semi-synthetic data).
+    seed : int, default 0
+        Seed of the fold assignment.
+    target_trained : bool, default False
+        Also fit the reference model on the target sample.
+
+    Returns
+    -------
+    ContextScores
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.causal_context_audit import fit_context_predictors
+    >>> ctx = make_causal_context("measurement_error", n=2000, seed=0)
+    >>> scores = fit_context_predictors(ctx, LogisticRegression)
+    >>> sorted(scores.observed), scores.target["naive"].shape
+    (['counterfactually fair', 'naive'], torch.Size([2000]))
+    """
+    if not isinstance(ctx, CausalContext):
+        raise TypeError(MSG_TYPE.format(name="ctx", expected="a CausalContext",
+                                        got=type(ctx).__name__))
+    if not callable(make_model):
+        raise TypeError(MSG_TYPE.format(name="make_model",
+                                        expected="a callable returning an estimator",
+                                        got=type(make_model).__name__))
+    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 1:
+        raise ValueError(MSG_TYPE.format(name="n_folds", expected="a positive integer",
+                                         got=repr(n_folds)))
+    obs, tgt = ctx.observed, ctx.target
+    views = {"naive": (obs.X, tgt.X, obs.y),
+             "counterfactually fair": (ctx.fair_X(obs), ctx.fair_X(tgt), obs.y)}
+    if n_folds == 1:
+        fold_obs = np.zeros(len(obs), dtype=np.int64)
+        fold_tgt = np.zeros(len(tgt), dtype=np.int64)
+    else:
+        src_obs = obs.source_index.cpu().numpy()
+        src_tgt = tgt.source_index.cpu().numpy()
+        rows = np.union1d(src_obs, src_tgt)
+        fold_of = np.random.default_rng(seed).permutation(len(rows)) % n_folds
+        fold_obs = fold_of[np.searchsorted(rows, src_obs)]
+        fold_tgt = fold_of[np.searchsorted(rows, src_tgt)]
+
+    def cross_fit(X_fit: torch.Tensor, y_fit: torch.Tensor, fold_fit: np.ndarray,
+                  scored: list[tuple[torch.Tensor, np.ndarray]]) -> list[torch.Tensor]:
+        Xf, yf = X_fit.cpu().numpy(), y_fit.cpu().numpy()
+        outs = [np.empty(len(X), dtype=np.float64) for X, _ in scored]
+        for k in range(n_folds):
+            train = fold_fit != k if n_folds > 1 else np.ones(len(yf), dtype=bool)
+            model = make_model().fit(Xf[train], yf[train])
+            for out, (X, fold) in zip(outs, scored, strict=True):
+                rows = fold == k
+                if rows.any():
+                    out[rows] = model.predict_proba(X.cpu().numpy()[rows])[:, 1]
+        return [torch.from_numpy(o).to(obs.device) for o in outs]
+
+    observed, target = {}, {}
+    for name, (X_obs, X_tgt, y) in views.items():
+        observed[name], target[name] = cross_fit(X_obs, y, fold_obs,
+                                                 [(X_obs, fold_obs), (X_tgt, fold_tgt)])
+    if target_trained:
+        (target["trained on target"],) = cross_fit(tgt.X, tgt.y, fold_tgt, [(tgt.X, fold_tgt)])
+    return ContextScores(observed=observed, target=target)
+
+
+# -- gaps with intervals -----------------------------------------------------------------------
+def _percentiles(samples: torch.Tensor, level: float) -> tuple[float, float]:
+    lo, hi = boot.percentile_interval(samples, level)
+    return float(lo), float(hi)
+
+
+def _calibration_gaps(pos: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Mean over bins of |rate(group 1) - rate(group 0)|, bins where both have rows.
+
+    ``pos``, ``n``: ``[..., 2, B]`` positive counts and row counts.
+    """
+    ok = (n > 0).all(-2)
+    rate = pos / n.clamp_min(1)
+    diff = (rate[..., 1, :] - rate[..., 0, :]).abs()
+    return torch.where(ok, diff, 0.0).sum(-1) / ok.sum(-1).clamp_min(1)
+
+
+def gap_table(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    sensitive_features: Any,
+    n_bins: int = 20,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Group gaps between two groups, with percentile bootstrap intervals.
+
+    Rate gaps are signed: second group minus first (in the order of the groups'
+    labels). ``equalized_odds`` is ``max(|TPR gap|, |FPR gap|)`` (fairlearn's
+    ``equalized_odds_difference``). ``calibration`` is
+    :func:`fairlib.metrics.calibration_gap` with ``n_bins`` quantile bins of the score:
+    the mean over bins of ``|P(y=1 | bin, second) - P(y=1 | bin, first)|``.
+
+    Intervals come from one multinomial bootstrap of the rows (cell counts are
+    resampled, see :meth:`fairlib.metrics.FairnessReport.bootstrap`); the calibration
+    bins are held fixed at the full-sample quantiles. Absolute values (equalized odds,
+    calibration) are positive even when the true gap is 0, and near 0 their bootstrap
+    interval lies *above* the estimate. So calibration also gets a noise floor: the
+    upper ``level`` quantile of the gap when every label is redrawn as
+    ``Binomial(rows, mean score)`` per group and bin, i.e. for a score calibrated within
+    groups by construction.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n,)
+        Binary labels and predictions.
+    y_score : array-like of shape (n,)
+        Scores in [0, 1] behind the predictions.
+    sensitive_features : array-like of shape (n,)
+        Exactly two groups.
+    n_bins : int, default 20
+        Quantile bins of the score for the calibration gap.
+    n_boot : int, default 1000
+        Bootstrap resamples (and noise-floor draws).
+    level : float, default 0.95
+        Coverage of the intervals and quantile of the noise floor.
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index :data:`GAP_METRICS`; columns ``estimate``, ``lower``, ``upper``,
+        ``noise_floor`` (calibration only, else NaN) and ``consistent_with_zero``: the
+        interval contains 0 (signed gaps); both TPR and FPR do (equalized odds); the
+        estimate is at most the noise floor (calibration).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.causal_context_audit import gap_table
+    >>> g = torch.Generator().manual_seed(0)
+    >>> a = torch.arange(4000) % 2
+    >>> score = torch.rand(4000, generator=g, dtype=torch.float64)
+    >>> y = torch.bernoulli(score, generator=g).long()  # calibrated in both groups
+    >>> t = gap_table(y, (score > 0.5).long(), score, sensitive_features=a, n_boot=200)
+    >>> list(t.index[:2]), bool(t.loc["calibration", "consistent_with_zero"])
+    (['demographic_parity', 'true_positive_rate'], True)
+    """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
+        raise ValueError(MSG_TYPE.format(name="n_boot", expected="an integer >= 2",
+                                         got=repr(n_boot)))
+    if not 0.0 < level < 1.0:
+        raise ValueError(MSG_TYPE.format(name="level", expected="in (0, 1)", got=repr(level)))
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(MSG_TYPE.format(name="n_bins", expected="a positive integer",
+                                         got=repr(n_bins)))
+    report = fairness_report(y_true, y_pred, sensitive_features=sensitive_features)
+    if len(report.index) != 2:
+        raise ValueError(MSG_TYPE.format(name="sensitive_features", expected="exactly two groups",
+                                         got=f"{len(report.index)}: {list(report.index)}"))
+    res = report.bootstrap(n_boot, level=level, seed=seed)
+    rows: dict[str, dict[str, float]] = {}
+    for key, rate in _SIGNED_RATES.items():
+        r = RATES.index(rate)
+        by_group = report.rate(rate).by_group
+        est = float(by_group[1] - by_group[0])
+        lo, hi = _percentiles(res.by_group_samples[:, 1, r] - res.by_group_samples[:, 0, r], level)
+        rows[key] = {"estimate": est, "lower": lo, "upper": hi}
+    lo, hi = res.interval("equalized_odds_difference")
+    rows["equalized_odds"] = {"estimate": report.measure("equalized_odds_difference"),
+                              "lower": lo, "upper": hi}
+
+    yt, _, ys, groups, _ = prepare_labels(y_true, None, sensitive_features, None, scores=y_score)
+    assert ys is not None
+    inner = torch.arange(1, n_bins, dtype=torch.float64, device=ys.device) / n_bins
+    table = calibration_table(yt, ys, groups.ids, 2, weighted_quantiles(ys, inner))  # [2, B, 3]
+    n, pos, mean_score = table[..., 0], table[..., 2], table[..., 1] / table[..., 0].clamp_min(1)
+    est = float(_calibration_gaps(pos, n))
+    gen = boot.make_generator(seed + 1, ys.device)
+    cells = torch.stack([pos, n - pos], -1)  # [2, B, 2]: positives, negatives
+    resampled = boot.multinomial_counts(cells, n_boot, gen)  # [n_boot, 2, B, 2]
+    lo, hi = _percentiles(_calibration_gaps(resampled[..., 0], resampled.sum(-1)), level)
+    null_pos = torch.binomial(n.expand(n_boot, *n.shape).contiguous(),
+                              mean_score.clamp(0, 1).expand(n_boot, *n.shape).contiguous(),
+                              generator=gen)
+    floor = float(torch.quantile(_calibration_gaps(null_pos, n.expand_as(null_pos)), level))
+    rows["calibration"] = {"estimate": est, "lower": lo, "upper": hi, "noise_floor": floor}
+
+    out = pd.DataFrame.from_dict(rows, orient="index").reindex(list(GAP_METRICS))
+    if "noise_floor" not in out:
+        out["noise_floor"] = np.nan
+    covers = (out["lower"] <= 0) & (out["upper"] >= 0)
+    covers["equalized_odds"] = bool(covers["true_positive_rate"] and covers["false_positive_rate"])
+    covers["calibration"] = bool(est <= floor)
+    out["consistent_with_zero"] = covers.astype(bool)
+    out.index.name = "metric"
+    return out
+
+
+def audit_context(
+    ctx: CausalContext,
+    scores: ContextScores,
+    *,
+    threshold: float = 0.5,
+    n_bins: int = 20,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Gap tables on the observed sample and accuracy on the target, for every predictor.
+
+    Parameters
+    ----------
+    ctx : CausalContext
+        The context the scores belong to.
+    scores : ContextScores
+        From :func:`fit_context_predictors`.
+    threshold : float, default 0.5
+        A score at or above it predicts 1.
+    n_bins, n_boot, level, seed
+        As in :func:`gap_table`; the same seed is used for every predictor.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(predictor, metric)``; the metrics of :func:`gap_table` (on the observed
+        sample, against its recorded labels) and ``target_accuracy`` (on the target sample,
+        against the true labels, with a bootstrap interval). Predictors scored only on the
+        target have the accuracy row only.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.causal_context_audit import audit_context, fit_context_predictors
+    >>> ctx = make_causal_context("selection_on_label", n=100_000, seed=0)
+    >>> table = audit_context(ctx, fit_context_predictors(ctx, LogisticRegression), n_boot=200)
+    >>> table.loc[("counterfactually fair", "equalized_odds"), "consistent_with_zero"]
+    np.True_
+    """
+    if not isinstance(scores, ContextScores):
+        raise TypeError(MSG_TYPE.format(name="scores", expected="ContextScores",
+                                        got=type(scores).__name__))
+    obs, tgt = ctx.observed, ctx.target
+    frames = {}
+    for name in scores.target:
+        parts = []
+        if name in scores.observed:
+            s = scores.observed[name]
+            parts.append(gap_table(obs.y, (s >= threshold).long(), s, sensitive_features=obs.group,
+                                   n_bins=n_bins, n_boot=n_boot, level=level, seed=seed))
+        t = scores.target[name]
+        rep = fairness_report(tgt.y, (t >= threshold).long(), sensitive_features=tgt.group)
+        lo, hi = _percentiles(rep.bootstrap(n_boot, level=level, seed=seed)
+                              .overall_samples[:, RATES.index("accuracy")], level)
+        acc = pd.DataFrame({"estimate": [float(rep.overall["accuracy"])], "lower": [lo],
+                            "upper": [hi], "noise_floor": [np.nan],
+                            "consistent_with_zero": [False]}, index=pd.Index(["target_accuracy"]))
+        parts.append(acc)
+        frames[name] = pd.concat(parts)
+    out = pd.concat(frames, names=["predictor", "metric"])
+    out["consistent_with_zero"] = out["consistent_with_zero"].astype(bool)
+    return out
+
+
+# -- figures -----------------------------------------------------------------------------------
+def plot_gap_heatmap(
+    gaps: pd.DataFrame,
+    *,
+    implied: Mapping[str, str] | None = None,
+    ax: Any = None,
+    vmax: float | None = None,
+    title: str | None = None,
+    fmt: str = "{:.3f}",
+) -> Any:
+    """Heatmap of absolute gaps, contexts x metrics, with the implied cells outlined.
+
+    Parameters
+    ----------
+    gaps : pandas.DataFrame
+        Rows: contexts; columns: metrics; values: gaps (their absolute value is shown).
+    implied : mapping, optional
+        Context -> metric whose cell gets a frame (default :data:`IMPLIED_GAP` for the
+        contexts present).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure otherwise.
+    vmax : float, optional
+        Upper end of the colour scale (default: the largest absolute gap).
+    title : str, optional
+        Axes title.
+    fmt : str
+        Format of the cell annotations.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.causal_context_audit import plot_gap_heatmap
+    >>> g = pd.DataFrame({"demographic_parity": [0.001, -0.2]},
+    ...                  index=["measurement_error", "selection_on_label"])
+    >>> ax = plot_gap_heatmap(g)
+    >>> len(ax.patches)  # one frame: measurement error x demographic parity
+    1
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    if not isinstance(gaps, pd.DataFrame) or gaps.empty:
+        raise TypeError(MSG_TYPE.format(name="gaps", expected="a non-empty DataFrame",
+                                        got=type(gaps).__name__))
+    values = gaps.abs().to_numpy(dtype=float)
+    if implied is None:
+        implied = {k: v for k, v in IMPLIED_GAP.items() if k in gaps.index}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * gaps.shape[1] + 1.5, 0.7 * gaps.shape[0] + 1.2))
+    top = float(np.nanmax(values)) if vmax is None else vmax
+    ax.imshow(values, cmap="Greys", vmin=0.0, vmax=top or 1.0, aspect="auto")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize="small",
+                    color="white" if top and v > 0.55 * top else "black")
+    for ctx_name, metric in implied.items():
+        if ctx_name in gaps.index and metric in gaps.columns:
+            i, j = list(gaps.index).index(ctx_name), list(gaps.columns).index(metric)
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="C1", lw=2.5))
+    ax.set_xticks(range(gaps.shape[1]))
+    ax.set_xticklabels([str(c).replace("_", " ") for c in gaps.columns], rotation=30, ha="right")
+    ax.set_yticks(range(gaps.shape[0]))
+    ax.set_yticklabels([CONTEXT_LABELS.get(str(r), str(r)) for r in gaps.index])
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return ax
+
+
+_NODES = {"U": (0.0, 1.0), "X1": (1.0, 1.6), "Yt": (1.0, 0.4), "A": (3.0, 1.0),
+          "X2": (2.0, 1.6), "Y": (2.0, 0.4), "S": (2.0, 0.4)}
+_EDGES = {
+    "measurement_error": [("U", "X1"), ("U", "Yt"), ("A", "X2"), ("Yt", "Y"), ("A", "Y")],
+    "selection_on_label": [("U", "X1"), ("U", "Yt"), ("A", "X2"), ("Yt", "S"), ("A", "S")],
+    "selection_on_predictors": [("U", "X1"), ("U", "Yt"), ("A", "X2"), ("X1", "S"), ("A", "S")],
+}
+_LABELS = {"U": "$U$", "X1": "$X_1$", "X2": "$X_2$", "A": "$A$", "Yt": r"$\tilde Y$",
+           "Y": "$Y$", "S": "$S$"}
+
+
+def draw_context_graph(kind: ContextKind, ax: Any = None) -> Any:
+    """Draw the causal graph of one synthetic context (``make_causal_context``).
+
+    ``U`` is the latent cause of the label, ``X1`` the feature not caused by ``A``,
+    ``X2`` a proxy of ``A``, ``Ỹ`` the true label; ``Y`` the recorded label
+    (measurement error) or ``S`` the selection indicator, drawn as a square because
+    the data are conditioned on it.
+
+    Examples
+    --------
+    >>> from fairlib.causal_context_audit import draw_context_graph
+    >>> ax = draw_context_graph("selection_on_label")
+    >>> labels = [t.get_text() for t in ax.texts if t.get_text()]
+    >>> len(labels), "$S$" in labels, "$Y$" in labels
+    (6, True, False)
+    """
+    import matplotlib.pyplot as plt
+
+    check_choice("kind", kind, list(_EDGES))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.2, 2.2))
+    edges = _EDGES[kind]
+    used = {v for e in edges for v in e}
+    for node in used:
+        x, y = _NODES[node]
+        square = node == "S"
+        ax.text(x, y, _LABELS[node], ha="center", va="center", fontsize="large",
+                bbox={"boxstyle": "square,pad=0.35" if square else "circle,pad=0.3",
+                      "facecolor": "0.85" if square else ("0.95" if node == "U" else "white"),
+                      "edgecolor": "black", "linestyle": "--" if node == "U" else "-"})
+    for a, b in edges:
+        ax.annotate("", xy=_NODES[b], xytext=_NODES[a],
+                    arrowprops={"arrowstyle": "-|>", "shrinkA": 14, "shrinkB": 14, "color": "0.2",
+                                "lw": 1.2})
+    ax.set_xlim(-0.5, 3.5)
+    ax.set_ylim(0.0, 2.0)
+    ax.set_axis_off()
+    ax.set_title(CONTEXT_LABELS[kind], fontsize="medium")
+    return ax
+
+
+def vanishing_summary(tables: Mapping[str, pd.DataFrame],
+                      predictor: str = "counterfactually fair") -> pd.DataFrame:
+    """One row per context: the gap its causal context implies for ``predictor``.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        Context kind -> output of :func:`audit_context`.
+    predictor : str
+        Which predictor's gaps to read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: contexts; columns ``metric`` (the implied gap), ``estimate``, ``lower``,
+        ``upper``, ``noise_floor``, ``consistent_with_zero`` and ``largest_other`` (the
+        largest absolute estimate among the other two implied metrics).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.causal_context_audit import (audit_context, fit_context_predictors,
+    ...                                           vanishing_summary)
+    >>> ctx = make_causal_context("measurement_error", n=20_000, seed=0)
+    >>> t = audit_context(ctx, fit_context_predictors(ctx, LogisticRegression), n_boot=100)
+    >>> s = vanishing_summary({"measurement_error": t})
+    >>> row = s.loc["measurement_error"]
+    >>> row["metric"], bool(row["largest_other"] > 0.1)
+    ('demographic_parity', True)
+    """
+    rows = {}
+    for kind, table in tables.items():
+        check_choice("tables key", kind, list(IMPLIED_GAP))
+        metric = IMPLIED_GAP[kind]
+        own = table.loc[(predictor, metric)]
+        others = [IMPLIED_GAP[k] for k in IMPLIED_GAP if IMPLIED_GAP[k] != metric]
+        rows[kind] = {"metric": metric, **{c: own[c] for c in
+                                           ("estimate", "lower", "upper", "noise_floor",
+                                            "consistent_with_zero")},
+                      "largest_other": float(max(abs(table.loc[(predictor, m), "estimate"])
+                                                 for m in others))}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -1,0 +1,434 @@
+"""Many groups: pooled and intersectional attributes, marginal-parity audits, equity summaries.
+
+- :func:`pool_categories`: merge small categories of a sensitive attribute into one.
+- :func:`marginal_parity_rates` and :func:`select_at_rates`: classifiers whose selection
+  rates are equal across each of two attributes yet unequal across their intersections
+  ("fairness gerrymandering", Kearns, Neel, Roth & Wu, ICML 2018).
+- :func:`group_performance`: accuracy, ROC AUC, their worst-group and equity-scaled
+  versions (FairSeg / FairVision), performance-scaled disparity and two parity
+  differences, in one dict per model.
+- :func:`compare_to_baseline` and :func:`plot_method_intervals`: compare training
+  methods over seeds, paired by seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._validation import MSG_TYPE, ArrayLike
+from .datasets import FairDataset
+from .experiments import seed_summary
+from .metrics import (
+    accuracy_by_group,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    es_metric,
+    psd,
+    roc_auc_by_group,
+)
+
+__all__ = [
+    "PERFORMANCE_METRICS",
+    "compare_to_baseline",
+    "group_performance",
+    "marginal_parity_rates",
+    "plot_method_intervals",
+    "pool_categories",
+    "select_at_rates",
+]
+
+#: Keys of :func:`group_performance`, in order.
+PERFORMANCE_METRICS: tuple[str, ...] = (
+    "accuracy",
+    "worst_group_accuracy",
+    "es_accuracy",
+    "es_accuracy_std",
+    "auc",
+    "worst_group_auc",
+    "es_auc",
+    "psd_mean",
+    "psd_max",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+)
+
+
+def pool_categories(
+    ds: FairDataset, name: str, pools: Mapping[str, Sequence[str]], *, new_name: str
+) -> FairDataset:
+    """Add a sensitive attribute in which some categories of ``name`` are merged.
+
+    Parameters
+    ----------
+    ds : FairDataset
+        The data.
+    name : str
+        An existing sensitive attribute.
+    pools : mapping of str to sequence of str
+        New category -> the categories of ``name`` it replaces. Categories not mentioned
+        keep their own name.
+    new_name : str
+        Name of the added attribute (the active attribute is unchanged).
+
+    Returns
+    -------
+    FairDataset
+        Copy with the attribute ``new_name``; its categories follow the first occurrence of
+        their members in the order of ``ds.categories[name]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.datasets import FairDataset
+    >>> from fairlib.intersectional import pool_categories
+    >>> ds = FairDataset(X=torch.zeros(4, 1), y=torch.tensor([0, 1, 0, 1]),
+    ...                  sensitive={"race": torch.tensor([0, 1, 2, 2])},
+    ...                  categories={"race": ["Asian", "Other", "White"]})
+    >>> pooled = pool_categories(ds, "race", {"Other races": ["Asian", "Other"]},
+    ...                          new_name="race3")
+    >>> pooled.categories["race3"], pooled.sensitive["race3"].tolist()
+    (('Other races', 'White'), [0, 0, 1, 1])
+    """
+    if not isinstance(ds, FairDataset):
+        raise TypeError(MSG_TYPE.format(name="ds", expected="a FairDataset",
+                                        got=type(ds).__name__))
+    if name not in ds.sensitive:
+        raise ValueError(MSG_TYPE.format(name="name", expected="one of "
+                                         + ", ".join(map(repr, ds.sensitive)), got=repr(name)))
+    if new_name in ds.sensitive:
+        raise ValueError(MSG_TYPE.format(name="new_name", expected="a new attribute name",
+                                         got=f"{new_name!r}, which exists"))
+    old = list(ds.categories[name])
+    label_of = {c: c for c in old}
+    seen: set[str] = set()
+    for new, members in pools.items():
+        if isinstance(members, str):
+            raise TypeError(MSG_TYPE.format(name=f"pools[{new!r}]",
+                                            expected="a sequence of category names",
+                                            got="a string"))
+        for m in members:
+            if m not in label_of:
+                raise ValueError(MSG_TYPE.format(name=f"pools[{new!r}]",
+                                                 expected=f"categories of {name!r} among {old}",
+                                                 got=repr(m)))
+            if m in seen:
+                raise ValueError(MSG_TYPE.format(name="pools",
+                                                 expected="each category in at most one pool",
+                                                 got=f"{m!r} twice"))
+            seen.add(m)
+            label_of[m] = str(new)
+    new_cats = list(dict.fromkeys(label_of[c] for c in old))
+    lookup = torch.tensor([new_cats.index(label_of[c]) for c in old], device=ds.device)
+    return dataclasses.replace(
+        ds,
+        sensitive={**ds.sensitive, new_name: lookup[ds.sensitive[name]]},
+        categories={**ds.categories, new_name: new_cats},
+    )
+
+
+def marginal_parity_rates(sizes: ArrayLike, rate: float, shift: float) -> np.ndarray:
+    """Selection rates for a 2 x 2 table of groups with equal rates on both margins.
+
+    With cell sizes ``n_ij`` (rows: the levels of one attribute, columns: of the other),
+    the rates ``s_ij = rate + c * sign_ij / n_ij`` with ``sign = [[-1, 1], [1, -1]]``
+    select the same share ``rate`` of each row and of each column for every ``c``, so a
+    classifier with these rates has demographic parity on each attribute. Yet the cells
+    differ by ``c (1 / n_ij + 1 / n_kl)``. ``shift`` is ``c`` as a share of its largest
+    value that keeps every rate in [0, 1]: 0 gives parity in every cell, 1 (or -1) drives a
+    cell of the diagonal (or of the anti-diagonal) to rate 0 or 1.
+
+    Parameters
+    ----------
+    sizes : array-like of shape (2, 2)
+        Positive cell sizes (or any positive weights, e.g. population shares).
+    rate : float
+        The common selection rate of every margin, in [0, 1].
+    shift : float
+        In [-1, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        Rates of shape (2, 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fairlib.intersectional import marginal_parity_rates
+    >>> sizes = np.array([[100, 300], [400, 200]])
+    >>> s = marginal_parity_rates(sizes, 0.2, 1.0)
+    >>> s.round(3).tolist()
+    [[0.0, 0.267], [0.25, 0.1]]
+    >>> ((s * sizes).sum(1) / sizes.sum(1)).round(6).tolist()  # each row selects 20%
+    [0.2, 0.2]
+    >>> ((s * sizes).sum(0) / sizes.sum(0)).round(6).tolist()  # and each column
+    [0.2, 0.2]
+    """
+    n = np.asarray(sizes, dtype=np.float64)
+    if n.shape != (2, 2) or not np.all(n > 0):
+        raise ValueError(MSG_TYPE.format(name="sizes", expected="a 2 x 2 array of positive sizes",
+                                         got=f"{n.tolist()}"))
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(MSG_TYPE.format(name="rate", expected="in [0, 1]", got=repr(rate)))
+    if not -1.0 <= shift <= 1.0:
+        raise ValueError(MSG_TYPE.format(name="shift", expected="in [-1, 1]", got=repr(shift)))
+    sign = np.array([[-1.0, 1.0], [1.0, -1.0]]) * (1.0 if shift >= 0 else -1.0)
+    room = np.where(sign > 0, (1.0 - rate) * n, rate * n)  # c at which each cell hits a bound
+    c = abs(shift) * room.min()
+    return np.clip(rate + c * sign / n, 0.0, 1.0)
+
+
+def select_at_rates(
+    scores: torch.Tensor,
+    groups: torch.Tensor,
+    rates: ArrayLike,
+    *,
+    reference_scores: torch.Tensor | None = None,
+    reference_groups: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Predict 1 for the top share ``rates[g]`` of each group's scores.
+
+    The threshold of group ``g`` is the ``1 - rates[g]`` quantile of the reference
+    scores of that group (default: the scores themselves); rate 0 selects nobody, rate 1
+    everybody. Thresholds set on one sample and applied to another give that sample's
+    rates up to sampling noise.
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        Scores to threshold, shape ``[n]``.
+    groups : torch.Tensor
+        int64 group codes ``[n]`` indexing ``rates``.
+    rates : array-like of shape (G,)
+        Selection rate per group.
+    reference_scores, reference_groups : torch.Tensor, optional
+        Where the thresholds are computed.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 predictions ``[n]`` on the device of ``scores``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.intersectional import select_at_rates
+    >>> s = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    >>> g = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    >>> select_at_rates(s, g, [0.5, 0.0]).tolist()
+    [0, 0, 1, 1, 0, 0, 0, 0]
+    """
+    ref_s = scores if reference_scores is None else reference_scores
+    ref_g = groups if reference_groups is None else reference_groups
+    r = torch.as_tensor(np.asarray(rates, dtype=np.float64))
+    if r.ndim != 1 or bool(((r < 0) | (r > 1)).any()):
+        raise ValueError(MSG_TYPE.format(name="rates", expected="a 1-d array of rates in [0, 1]",
+                                         got=f"{r.tolist()}"))
+    cuts = torch.empty(len(r), dtype=torch.float64)
+    for g, rate in enumerate(r.tolist()):
+        members = ref_s[ref_g == g].double()
+        if rate <= 0.0:
+            cuts[g] = torch.inf
+        elif rate >= 1.0 or members.numel() == 0:
+            cuts[g] = -torch.inf
+        else:
+            cuts[g] = float(torch.quantile(members, 1.0 - rate))
+    return (scores.double() >= cuts.to(scores.device)[groups]).to(torch.int64)
+
+
+def group_performance(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    sensitive_features: Any,
+    threshold: float = 0.5,
+    alpha: float = 1.0,
+) -> dict[str, float]:
+    """Overall, worst-group and equity-scaled performance, and two parity differences.
+
+    ``es_*`` are ``M / (1 + alpha * sum_g |M_g - M|)`` (the FairSeg / FairVision code's
+    form); ``es_accuracy_std`` uses ``alpha`` times the sample std of the group values
+    instead; ``psd_mean`` is ``std(AUC_g) / AUC`` (population std) and ``psd_max``
+    ``(max_g AUC_g - min_g AUC_g) / AUC``. Groups where a value is undefined (a group with
+    one class has no AUC) are skipped, with fairlib's ``UndefinedMetricWarning``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    y_score : array-like of shape (n,)
+        Scores in [0, 1].
+    sensitive_features : array-like, DataFrame or dict
+        One or several attributes (several: their intersections).
+    threshold : float, default 0.5
+        A score at or above it predicts 1.
+    alpha : float, default 1.0
+        Strength of the equity scaling.
+
+    Returns
+    -------
+    dict of str to float
+        Keys :data:`PERFORMANCE_METRICS`.
+
+    Examples
+    --------
+    >>> from fairlib.intersectional import group_performance
+    >>> y = [0, 1, 0, 1, 0, 1, 0, 1]
+    >>> s = [0.2, 0.8, 0.3, 0.7, 0.6, 0.4, 0.1, 0.9]
+    >>> perf = group_performance(y, s, sensitive_features=list("aaaabbbb"))
+    >>> perf["accuracy"], perf["worst_group_accuracy"], perf["es_accuracy"]
+    (0.75, 0.5, 0.5)
+    """
+    ys = torch.as_tensor(np.asarray(y_score, dtype=np.float64)) if not isinstance(
+        y_score, torch.Tensor) else y_score
+    pred = (ys >= threshold).to(torch.int64)
+    acc = accuracy_by_group(y_true, pred, sensitive_features=sensitive_features)
+    auc = roc_auc_by_group(y_true, ys, sensitive_features=sensitive_features)
+    out = {
+        "accuracy": acc.overall,
+        "worst_group_accuracy": acc.group_min(),
+        "es_accuracy": es_metric(acc, alpha=alpha),
+        "es_accuracy_std": es_metric(acc, alpha=alpha, mode="std"),
+        "auc": auc.overall,
+        "worst_group_auc": auc.group_min(),
+        "es_auc": es_metric(auc, alpha=alpha),
+        "psd_mean": psd(auc),
+        "psd_max": psd(auc, mode="max"),
+        "demographic_parity_difference": demographic_parity_difference(
+            y_true, pred, sensitive_features=sensitive_features),
+        "equalized_odds_difference": equalized_odds_difference(
+            y_true, pred, sensitive_features=sensitive_features),
+    }
+    return {k: float(out[k]) for k in PERFORMANCE_METRICS}
+
+
+def compare_to_baseline(
+    frame: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    baseline: str,
+    by: str = "method",
+    seed_col: str = "seed",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Differences to a baseline method, paired by seed, with Student-t intervals.
+
+    For every seed, each method's value minus the baseline's value on the same seed (same
+    split and initialisation), summarised over seeds by
+    :func:`fairlib.experiments.seed_summary`. Pairing removes the variation that all
+    methods share, so the intervals are narrower than for the raw values.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per (seed, method), e.g. from :func:`fairlib.experiments.over_seeds`.
+    metrics : sequence of str
+        Columns to compare.
+    baseline : str
+        The value of ``by`` to subtract.
+    by, seed_col : str
+        Columns naming the method and the seed.
+    level : float
+        Interval coverage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`~fairlib.experiments.seed_summary`, without the baseline row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.intersectional import compare_to_baseline
+    >>> runs = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "method": ["a", "b"] * 3,
+    ...                      "acc": [0.80, 0.82, 0.70, 0.73, 0.90, 0.91]})
+    >>> d = compare_to_baseline(runs, ["acc"], baseline="a")
+    >>> round(float(d.loc["b", ("acc", "mean")]), 3), int(d.loc["b", ("acc", "n")])
+    (0.02, 3)
+    """
+    missing = [c for c in (by, seed_col, *metrics) if c not in frame.columns]
+    if missing:
+        raise ValueError(MSG_TYPE.format(name="frame", expected="columns "
+                                         + ", ".join(map(repr, (by, seed_col, *metrics))),
+                                         got=f"none named {missing}"))
+    if baseline not in set(frame[by]):
+        raise ValueError(MSG_TYPE.format(name="baseline", expected=f"a value of {by!r}",
+                                         got=repr(baseline)))
+    base = frame[frame[by] == baseline].set_index(seed_col)[list(metrics)]
+    others = frame[frame[by] != baseline]
+    diffs = others[list(metrics)].to_numpy() - base.loc[others[seed_col]].to_numpy()
+    paired = pd.DataFrame(diffs, columns=list(metrics), index=others.index)
+    paired[by] = others[by].to_numpy()
+    return seed_summary(paired, list(metrics), by=by, level=level)
+
+
+def plot_method_intervals(
+    summary: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    axes: Any = None,
+    reference: float | None = None,
+) -> Any:
+    """One panel per metric: each method's mean over seeds with its interval.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Output of :func:`fairlib.experiments.seed_summary` or :func:`compare_to_baseline`.
+    metrics : sequence of str
+        Metrics to draw, one panel each.
+    labels : mapping, optional
+        Metric -> panel title.
+    axes : sequence of matplotlib Axes, optional
+        One per metric; a new figure otherwise.
+    reference : float, optional
+        Draw a vertical line there (0 for differences).
+
+    Returns
+    -------
+    numpy.ndarray of matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.experiments import seed_summary
+    >>> from fairlib.intersectional import plot_method_intervals
+    >>> runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.7, 0.8]})
+    >>> axes = plot_method_intervals(seed_summary(runs, ["acc"]), ["acc"])
+    >>> [t.get_text() for t in axes[0].get_yticklabels()]
+    ['a', 'b']
+    """
+    import matplotlib.pyplot as plt
+
+    metrics = list(metrics)
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 1.2,
+                                                         0.45 * len(summary) + 1.3),
+                               sharey=True, squeeze=False)
+        axes = axes[0]
+    axes = np.atleast_1d(axes)
+    methods = list(summary.index)
+    y = np.arange(len(methods))
+    for ax, metric in zip(axes, metrics, strict=True):
+        mean = summary[(metric, "mean")].to_numpy(dtype=float)
+        lo = summary[(metric, "lower")].to_numpy(dtype=float)
+        hi = summary[(metric, "upper")].to_numpy(dtype=float)
+        err = np.vstack([mean - lo, hi - mean])
+        ax.errorbar(mean, y, xerr=np.where(np.isfinite(err), err, 0.0), fmt="o", color="C0",
+                    ecolor="0.4", capsize=3)
+        if reference is not None:
+            ax.axvline(reference, color="0.6", lw=1, ls="--")
+        ax.set_title((labels or {}).get(metric, metric.replace("_", " ")), fontsize="medium")
+        ax.set_yticks(y)
+        ax.set_yticklabels(methods)
+        if not ax.yaxis_inverted():  # shared y axes invert together
+            ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    return axes

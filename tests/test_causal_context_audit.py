@@ -1,0 +1,311 @@
+"""fairlib.causal_context_audit: semi-synthetic bias, cross-fitting, gap tables, figures."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
+
+import fairlib.metrics as fm  # noqa: E402
+from fairlib.causal_context_audit import (  # noqa: E402
+    GAP_METRICS,
+    IMPLIED_GAP,
+    ContextScores,
+    audit_context,
+    draw_context_graph,
+    fit_context_predictors,
+    gap_table,
+    plot_gap_heatmap,
+    semi_synthetic_context,
+    vanishing_summary,
+)
+from fairlib.datasets import make_biased_classification, make_causal_context  # noqa: E402
+
+KINDS = list(IMPLIED_GAP)
+
+
+@pytest.fixture(scope="module")
+def population():
+    return make_biased_classification(6000, minority_fraction=0.4, base_rates=(0.4, 0.25), seed=3)
+
+
+# -- semi_synthetic_context ------------------------------------------------------------------
+def test_random_attribute_is_appended_and_active(population):
+    ctx = semi_synthetic_context(population, "selection_on_label", seed=1, p=0.3)
+    tgt = ctx.target
+    assert tgt.feature_names == (*population.feature_names, "a")
+    assert tgt.group_name == "a" and tgt.group_categories == ("a=0", "a=1")
+    assert torch.equal(tgt.X[:, -1].long(), tgt.group)
+    assert torch.equal(tgt.X[:, :-1], population.X) and torch.equal(tgt.y, population.y)
+    assert abs(float(tgt.group.double().mean()) - 0.3) < 0.02
+    # a is drawn independently of the population: same share in both original groups
+    orig = tgt.sensitive["group"]
+    shares = [float(tgt.group[orig == g].double().mean()) for g in (0, 1)]
+    assert abs(shares[0] - shares[1]) < 0.04
+    assert ctx.fair_features == population.feature_names
+    assert torch.equal(ctx.fair_X(tgt), population.X)
+
+
+def test_measurement_error_flips_exact_counts_and_keeps_base_rate(population):
+    ctx = semi_synthetic_context(population, "measurement_error", seed=0, flip_rate=0.4)
+    obs, tgt = ctx.observed, ctx.target
+    assert len(obs) == len(tgt) and torch.equal(obs.X, tgt.X)
+    y_true, y, a = obs.extras["y_true"], obs.y, obs.group
+    assert torch.equal(y_true, tgt.y) and "y_clean" not in obs.extras
+    down = (a == 1) & (y_true == 1)
+    up = (a == 0) & (y_true == 0)
+    assert int((y[down] == 0).sum()) == round(0.4 * int(down.sum()))
+    ybar = float(y_true.double().mean())
+    assert int((y[up] == 1).sum()) == round(0.4 * ybar / (1 - ybar) * int(up.sum()))
+    assert torch.equal(y[~(down | up)], y_true[~(down | up)])
+    assert abs(float(y.double().mean()) - ybar) < 0.01
+
+
+def test_selection_on_label_drops_only_disfavoured_cells(population):
+    ctx = semi_synthetic_context(population, "selection_on_label", seed=2, drop_rate=0.5)
+    obs, tgt = ctx.observed, ctx.target
+    kept = torch.zeros(len(tgt), dtype=torch.bool)
+    kept[obs.source_index] = True
+    disfavoured = ((tgt.y == 0) & (tgt.group == 1)) | ((tgt.y == 1) & (tgt.group == 0))
+    assert bool(kept[~disfavoured].all())
+    assert abs(float(kept[disfavoured].double().mean()) - 0.5) < 0.03
+    assert torch.equal(obs.y, tgt.y[obs.source_index])
+    assert torch.equal(obs.X, tgt.X[obs.source_index])
+
+
+def test_selection_on_predictors_drops_by_feature_median(population):
+    ctx = semi_synthetic_context(population, "selection_on_predictors", seed=0,
+                                 selection_feature="x_label", drop_rate=1.0)
+    obs = ctx.observed
+    x = population.X[:, 0]
+    low = (x < x.median())[obs.source_index]
+    assert bool(((low & (obs.group == 0)) | (~low & (obs.group == 1))).all())
+    assert ctx.implied_metric == "calibration"
+
+
+def test_semi_synthetic_is_seeded(population):
+    a = semi_synthetic_context(population, "selection_on_label", seed=5)
+    b = semi_synthetic_context(population, "selection_on_label", seed=5)
+    c = semi_synthetic_context(population, "selection_on_label", seed=6)
+    assert torch.equal(a.observed.source_index, b.observed.source_index)
+    assert not torch.equal(a.target.group, c.target.group)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"kind": "nope"}, ValueError, "Expected `kind` to be one of 'measurement_error'"),
+        ({"kind": "selection_on_predictors"}, ValueError,
+         "Expected `selection_feature` to be a feature name of `ds`"),
+        ({"kind": "selection_on_label", "p": 1.0}, ValueError,
+         "Expected `p` to be a probability in (0, 1), but got 1.0"),
+        ({"kind": "selection_on_label", "drop_rate": 2.0}, ValueError,
+         "Expected `drop_rate` to be a probability in [0, 1], but got 2.0"),
+    ],
+)
+def test_semi_synthetic_rejects_bad_arguments(population, kwargs, error, pattern):
+    with pytest.raises(error, match=re.escape(pattern)):
+        semi_synthetic_context(population, **kwargs)
+
+
+def test_measurement_error_needs_room_for_upward_flips():
+    # base rate 0.75: keeping it needs 3 x flip_rate of the negatives flipped up
+    mostly_positive = make_biased_classification(2000, base_rates=(0.75, 0.75), seed=0)
+    pattern = "Expected `flip_rate` to be at most 0.3"
+    with pytest.raises(ValueError, match=re.escape(pattern)):
+        semi_synthetic_context(mostly_positive, "measurement_error", flip_rate=0.4)
+    ok = semi_synthetic_context(mostly_positive, "measurement_error", flip_rate=0.3)
+    assert len(ok.observed) == 2000
+
+
+def test_semi_synthetic_rejects_non_datasets():
+    msg = "Expected `ds` to be a FairDataset, but got list"
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        semi_synthetic_context([1, 2], "measurement_error")  # type: ignore[arg-type]
+
+
+# -- fit_context_predictors ------------------------------------------------------------------
+def test_single_fold_matches_a_direct_fit():
+    ctx = make_causal_context("selection_on_label", n=5000, seed=0)
+    scores = fit_context_predictors(ctx, LogisticRegression, target_trained=True)
+    obs = ctx.observed
+    direct = LogisticRegression().fit(ctx.fair_X(obs).numpy(), obs.y.numpy())
+    expect = direct.predict_proba(ctx.fair_X(ctx.target).numpy())[:, 1]
+    assert np.allclose(scores.target["counterfactually fair"].numpy(), expect)
+    assert set(scores.target) == {"naive", "counterfactually fair", "trained on target"}
+    assert set(scores.observed) == {"naive", "counterfactually fair"}
+    assert scores.observed["naive"].dtype == torch.float64
+
+
+def test_cross_fitting_never_scores_a_row_with_a_model_that_saw_it(population):
+    ctx = semi_synthetic_context(population, "measurement_error", seed=0)
+
+    def one_nn():
+        return KNeighborsClassifier(n_neighbors=1)
+
+    in_sample = fit_context_predictors(ctx, one_nn, n_folds=1)
+    crossed = fit_context_predictors(ctx, one_nn, n_folds=2, seed=0)
+    y = ctx.observed.y.double()
+    # 1-NN reproduces its own training labels; cross-fitted it cannot.
+    assert torch.equal(in_sample.observed["naive"], y)
+    assert float((crossed.observed["naive"] == y).double().mean()) < 0.9
+    # Same rows and features in both samples: the same fold's model scores them.
+    cf = "counterfactually fair"
+    assert torch.equal(crossed.observed[cf], crossed.target[cf])
+
+
+def test_fit_context_predictors_rejects_bad_arguments():
+    ctx = make_causal_context("measurement_error", n=500, seed=0)
+    msg = "Expected `n_folds` to be a positive integer, but got 0"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        fit_context_predictors(ctx, LogisticRegression, n_folds=0)
+    with pytest.raises(TypeError, match=re.escape("Expected `ctx` to be a CausalContext")):
+        fit_context_predictors("ctx", LogisticRegression)  # type: ignore[arg-type]
+
+
+# -- gap_table ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def calibrated():
+    g = torch.Generator().manual_seed(0)
+    a = (torch.rand(20_000, generator=g) < 0.4).long()
+    score = torch.rand(20_000, generator=g, dtype=torch.float64) * 0.6 + 0.2 * a  # groups differ
+    y = torch.bernoulli(score, generator=g).long()
+    return y, score, a
+
+
+def test_gap_table_matches_fairlib_metrics(calibrated):
+    y, score, a = calibrated
+    pred = (score >= 0.5).long()
+    t = gap_table(y, pred, score, sensitive_features=a, n_bins=10, n_boot=200, seed=0)
+    assert list(t.index) == list(GAP_METRICS)
+    by = fm.fairness_report(y, pred, sensitive_features=a).by_group
+    for row, rate in [("demographic_parity", "selection_rate"),
+                      ("true_positive_rate", "true_positive_rate"),
+                      ("false_positive_rate", "false_positive_rate"),
+                      ("positive_predictive_value", "positive_predictive_value")]:
+        expected = by[rate].iloc[1] - by[rate].iloc[0]
+        assert t.loc[row, "estimate"] == pytest.approx(expected, abs=1e-12)
+    assert t.loc["equalized_odds", "estimate"] == pytest.approx(
+        float(fm.equalized_odds_difference(y, pred, sensitive_features=a)), abs=1e-12)
+    assert t.loc["calibration", "estimate"] == pytest.approx(
+        float(fm.calibration_gap(y, score, sensitive_features=a, n_bins=10)), abs=1e-12)
+    assert (t["lower"] <= t["upper"]).all()
+
+
+def test_gap_table_sign_follows_group_order(calibrated):
+    y, score, a = calibrated
+    pred = (score >= 0.5).long()
+    t = gap_table(y, pred, score, sensitive_features=a, n_boot=50)
+    flipped = gap_table(y, pred, score, sensitive_features=1 - a, n_boot=50)
+    assert t.loc["demographic_parity", "estimate"] == pytest.approx(
+        -flipped.loc["demographic_parity", "estimate"])
+    assert t.loc["demographic_parity", "estimate"] > 0.1  # group 1 has higher scores
+
+
+def test_calibration_noise_floor_separates_calibrated_from_miscalibrated(calibrated):
+    y, score, a = calibrated
+    good = gap_table(y, (score >= 0.5).long(), score, sensitive_features=a, n_boot=300, seed=1)
+    assert bool(good.loc["calibration", "consistent_with_zero"])
+    assert good.loc["calibration", "estimate"] <= good.loc["calibration", "noise_floor"] < 0.05
+    # Shift group 1's scores: same ranking within groups, no longer calibrated across them.
+    shifted = torch.where(a == 1, (score - 0.1).clamp(0, 1), score)
+    bad = gap_table(y, (shifted >= 0.5).long(), shifted, sensitive_features=a, n_boot=300, seed=1)
+    assert not bool(bad.loc["calibration", "consistent_with_zero"])
+    assert bad.loc["calibration", "estimate"] > 0.05
+
+
+def test_gap_table_is_seeded(calibrated):
+    y, score, a = calibrated
+    args = (y, (score >= 0.5).long(), score)
+    t1 = gap_table(*args, sensitive_features=a, n_boot=100, seed=4)
+    t2 = gap_table(*args, sensitive_features=a, n_boot=100, seed=4)
+    t3 = gap_table(*args, sensitive_features=a, n_boot=100, seed=5)
+    pd.testing.assert_frame_equal(t1, t2)
+    assert not t1["upper"].equals(t3["upper"])
+
+
+def test_gap_table_rejects_other_than_two_groups():
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    msg = "Expected `sensitive_features` to be exactly two groups"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        gap_table(y, y, y.double(), sensitive_features=[0, 0, 1, 1, 2, 2], n_boot=10)
+    msg = "Expected `n_boot` to be an integer >= 2, but got 1"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        gap_table(y, y, y.double(), sensitive_features=[0, 0, 0, 1, 1, 1], n_boot=1)
+
+
+# -- audit_context and vanishing_summary -------------------------------------------------------
+@pytest.fixture(scope="module")
+def audits():
+    out = {}
+    for kind in KINDS:
+        ctx = make_causal_context(kind, n=200_000, seed=0)
+        scores = fit_context_predictors(ctx, LogisticRegression, target_trained=True)
+        out[kind] = audit_context(ctx, scores, n_boot=300, seed=0)
+    return out
+
+
+def test_each_context_zeroes_exactly_its_implied_gap(audits):
+    summary = vanishing_summary(audits)
+    assert list(summary.index) == KINDS
+    for kind, row in summary.iterrows():
+        assert row["metric"] == IMPLIED_GAP[kind]
+        assert bool(row["consistent_with_zero"]) and abs(row["estimate"]) < 0.01, (kind, row)
+        assert row["largest_other"] > 0.1
+    # the naive model exploits the proxy where it helps fit the bias
+    for kind in ("measurement_error", "selection_on_label"):
+        naive = audits[kind].loc[("naive", IMPLIED_GAP[kind])]
+        assert not bool(naive["consistent_with_zero"]) and abs(naive["estimate"]) > 0.05
+
+
+def test_target_accuracy_rows(audits):
+    me = audits["measurement_error"].xs("target_accuracy", level="metric")
+    assert set(me.index) == {"naive", "counterfactually fair", "trained on target"}
+    assert me.loc["counterfactually fair", "estimate"] > me.loc["naive", "estimate"] + 0.03
+    assert me.loc["trained on target", "estimate"] >= me.loc["counterfactually fair", "estimate"]
+    assert (me["lower"] <= me["estimate"]).all() and (me["estimate"] <= me["upper"]).all()
+    # the trained-on-target predictor has no observed-sample gaps
+    assert list(audits["measurement_error"].loc["trained on target"].index) == ["target_accuracy"]
+
+
+def test_audit_context_rejects_raw_dicts():
+    ctx = make_causal_context("measurement_error", n=500, seed=0)
+    msg = "Expected `scores` to be ContextScores, but got dict"
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        audit_context(ctx, {"naive": torch.zeros(500)})  # type: ignore[arg-type]
+    assert ContextScores(observed={}, target={}).target == {}
+
+
+# -- figures -------------------------------------------------------------------------------
+def test_heatmap_frames_the_implied_cells_and_shows_absolute_values():
+    gaps = pd.DataFrame({"demographic_parity": [-0.3, 0.2], "equalized_odds": [0.1, 0.001],
+                         "calibration": [0.2, 0.15]},
+                        index=["measurement_error", "selection_on_label"])
+    ax = plot_gap_heatmap(gaps)
+    frames = [(p.get_x(), p.get_y()) for p in ax.patches]
+    assert sorted(frames) == [(-0.5, -0.5), (0.5, 0.5)]
+    texts = [t.get_text() for t in ax.texts]
+    assert "0.300" in texts and "-0.300" not in texts
+    plt.close(ax.figure)
+    with pytest.raises(TypeError, match="Expected `gaps` to be a non-empty DataFrame"):
+        plot_gap_heatmap(pd.DataFrame())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_context_graph_has_one_arrow_per_edge(kind):
+    ax = draw_context_graph(kind)
+    arrows = [t for t in ax.texts if not t.get_text()]
+    labels = {t.get_text() for t in ax.texts if t.get_text()}
+    assert len(arrows) == 5
+    assert ("$S$" in labels) == (kind != "measurement_error")
+    plt.close(ax.figure)

@@ -1,0 +1,239 @@
+"""fairlib.intersectional: pooling, marginal-parity construction, equity summaries, comparisons."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import fairlib.metrics as fm  # noqa: E402
+from fairlib.datasets import FairDataset  # noqa: E402
+from fairlib.experiments import seed_summary  # noqa: E402
+from fairlib.intersectional import (  # noqa: E402
+    PERFORMANCE_METRICS,
+    compare_to_baseline,
+    group_performance,
+    marginal_parity_rates,
+    plot_method_intervals,
+    pool_categories,
+    select_at_rates,
+)
+
+
+@pytest.fixture()
+def five_races():
+    g = torch.Generator().manual_seed(0)
+    n = 500
+    race = torch.randint(0, 5, (n,), generator=g)
+    sex = torch.randint(0, 2, (n,), generator=g)
+    return FairDataset(
+        X=torch.randn(n, 3, generator=g), y=torch.randint(0, 2, (n,), generator=g),
+        sensitive={"race": race, "sex": sex},
+        categories={"race": ["A", "B", "C", "D", "E"], "sex": ["F", "M"]},
+    )
+
+
+# -- pool_categories ---------------------------------------------------------------------------
+def test_pool_categories_maps_codes_and_keeps_the_rest(five_races):
+    pooled = pool_categories(five_races, "race", {"small": ["A", "C", "D"]}, new_name="race3")
+    assert pooled.categories["race3"] == ("small", "B", "E")
+    names = np.array(pooled.categories["race3"])[pooled.sensitive["race3"].numpy()]
+    old = np.array(five_races.categories["race"])[five_races.sensitive["race"].numpy()]
+    expected = np.where(np.isin(old, ["A", "C", "D"]), "small", old)
+    assert (names == expected).all()
+    assert pooled.group_name == five_races.group_name  # active attribute unchanged
+    assert torch.equal(pooled.sensitive["race"], five_races.sensitive["race"])
+    both = pooled.with_sensitive("race3", "sex")
+    assert both.n_groups == 6 and "small & F" in both.group_categories
+
+
+@pytest.mark.parametrize(
+    ("pools", "new_name", "error", "pattern"),
+    [
+        ({"x": ["A", "Z"]}, "r", ValueError,
+         "Expected `pools['x']` to be categories of 'race' among ['A', 'B', 'C', 'D', 'E'], "
+         "but got 'Z'"),
+        ({"x": ["A"], "y": ["A", "B"]}, "r", ValueError,
+         "Expected `pools` to be each category in at most one pool, but got 'A' twice"),
+        ({"x": "AB"}, "r", TypeError,
+         "Expected `pools['x']` to be a sequence of category names, but got a string"),
+        ({"x": ["A"]}, "sex", ValueError,
+         "Expected `new_name` to be a new attribute name, but got 'sex', which exists"),
+    ],
+)
+def test_pool_categories_rejects_bad_pools(five_races, pools, new_name, error, pattern):
+    with pytest.raises(error, match=re.escape(pattern)):
+        pool_categories(five_races, "race", pools, new_name=new_name)
+
+
+def test_pool_categories_rejects_unknown_attribute(five_races):
+    with pytest.raises(ValueError, match=re.escape("Expected `name` to be one of 'race', 'sex'")):
+        pool_categories(five_races, "age", {}, new_name="x")
+
+
+# -- marginal_parity_rates ---------------------------------------------------------------------
+@pytest.mark.parametrize("shift", [-1.0, -0.6, 0.0, 0.3, 1.0])
+@pytest.mark.parametrize("sizes", [[[311, 313], [1729, 3835]], [[50, 50], [50, 50]],
+                                   [[10, 900], [700, 20]]])
+def test_margins_select_the_common_rate(sizes, shift):
+    n = np.array(sizes, dtype=float)
+    for rate in (0.05, 0.2, 0.5, 0.9):
+        s = marginal_parity_rates(n, rate, shift)
+        assert ((s >= 0) & (s <= 1)).all()
+        assert np.allclose((s * n).sum(1) / n.sum(1), rate)
+        assert np.allclose((s * n).sum(0) / n.sum(0), rate)
+
+
+def test_shift_direction_and_extremes():
+    n = np.array([[311, 313], [1729, 3835]], dtype=float)
+    assert np.allclose(marginal_parity_rates(n, 0.2, 0.0), 0.2)
+    up = marginal_parity_rates(n, 0.2, 0.5)
+    assert up[0, 0] < 0.2 < up[0, 1] and up[1, 1] < 0.2 < up[1, 0]
+    full = marginal_parity_rates(n, 0.2, 1.0)
+    assert np.isclose(full.min(), 0.0) or np.isclose(full.max(), 1.0)
+    down = marginal_parity_rates(n, 0.2, -1.0)
+    assert down[0, 0] > 0.2 and (np.isclose(down.min(), 0.0) or np.isclose(down.max(), 1.0))
+    # the small cells (first row) move most
+    moved = np.abs(up - 0.2)
+    assert moved[0].min() > moved[1].max()
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [(([[1, 2, 3]], 0.2, 0.0), "Expected `sizes` to be a 2 x 2 array of positive sizes"),
+     (([[1, 0], [1, 1]], 0.2, 0.0), "Expected `sizes` to be a 2 x 2 array of positive sizes"),
+     (([[1, 1], [1, 1]], 1.5, 0.0), "Expected `rate` to be in [0, 1], but got 1.5"),
+     (([[1, 1], [1, 1]], 0.5, 2.0), "Expected `shift` to be in [-1, 1], but got 2.0")],
+)
+def test_marginal_parity_rates_rejects_bad_input(args, pattern):
+    with pytest.raises(ValueError, match=re.escape(pattern)):
+        marginal_parity_rates(*args)
+
+
+# -- select_at_rates ---------------------------------------------------------------------------
+def test_select_at_rates_reproduces_rates_on_its_reference():
+    g = torch.Generator().manual_seed(1)
+    groups = torch.randint(0, 3, (3000,), generator=g)
+    scores = torch.rand(3000, generator=g, dtype=torch.float64)
+    rates = [0.1, 0.5, 0.9]
+    pred = select_at_rates(scores, groups, rates)
+    assert pred.dtype == torch.int64
+    for k, r in enumerate(rates):
+        n_k = int((groups == k).sum())
+        assert abs(float(pred[groups == k].double().mean()) - r) <= 1.0 / n_k + 1e-12
+    # within a group, selection is by score
+    k = groups == 1
+    assert float(scores[k][pred[k] == 1].min()) >= float(scores[k][pred[k] == 0].max())
+
+
+def test_select_at_rates_transfers_thresholds_and_handles_extremes():
+    g = torch.Generator().manual_seed(2)
+    ref_g = torch.randint(0, 2, (20_000,), generator=g)
+    new_g = torch.randint(0, 2, (20_000,), generator=g)
+    ref_s = torch.rand(20_000, generator=g, dtype=torch.float64)
+    new_s = torch.rand(20_000, generator=g, dtype=torch.float64)
+    pred = select_at_rates(new_s, new_g, [0.3, 0.0], reference_scores=ref_s,
+                           reference_groups=ref_g)
+    assert abs(float(pred[new_g == 0].double().mean()) - 0.3) < 0.02
+    assert int(pred[new_g == 1].sum()) == 0
+    assert bool(select_at_rates(new_s, new_g, [1.0, 1.0]).all())
+    with pytest.raises(ValueError, match=re.escape("Expected `rates` to be a 1-d array of rates")):
+        select_at_rates(new_s, new_g, [0.5, 1.5])
+
+
+def test_constructed_classifier_is_fair_on_margins_and_not_on_intersections():
+    g = torch.Generator().manual_seed(3)
+    n = 40_000
+    race = (torch.rand(n, generator=g) < 0.8).long()  # 0 = small group
+    sex = (torch.rand(n, generator=g) < 0.6).long()
+    cell = race * 2 + sex
+    scores = torch.rand(n, generator=g, dtype=torch.float64)
+    y = torch.bernoulli(scores, generator=g).long()
+    sizes = torch.bincount(cell, minlength=4).numpy().reshape(2, 2)
+    pred = select_at_rates(scores, cell, marginal_parity_rates(sizes, 0.3, 0.9).reshape(-1))
+    for sf in (race, sex):
+        assert float(fm.demographic_parity_difference(y, pred, sensitive_features=sf)) < 0.002
+    assert float(fm.demographic_parity_difference(y, pred, sensitive_features=cell)) > 0.3
+
+
+# -- group_performance -------------------------------------------------------------------------
+def test_group_performance_matches_the_metric_functions():
+    g = torch.Generator().manual_seed(4)
+    groups = np.array(list("abc"))[torch.randint(0, 3, (2000,), generator=g).numpy()]
+    score = torch.rand(2000, generator=g, dtype=torch.float64)
+    y = torch.bernoulli(score ** 0.7, generator=g).long()
+    perf = group_performance(y, score, sensitive_features=groups, threshold=0.4, alpha=2.0)
+    assert tuple(perf) == PERFORMANCE_METRICS
+    pred = (score >= 0.4).long()
+    acc = fm.accuracy_by_group(y, pred, sensitive_features=groups)
+    auc = fm.roc_auc_by_group(y, score, sensitive_features=groups)
+    assert perf["accuracy"] == pytest.approx(float(acc.overall))
+    assert perf["worst_group_accuracy"] == pytest.approx(float(acc.by_group.min()))
+    by = acc.by_group.numpy()
+    assert perf["es_accuracy"] == pytest.approx(
+        float(acc.overall) / (1 + 2.0 * np.abs(by - float(acc.overall)).sum()))
+    expected_std = float(acc.overall) / (1 + 2.0 * by.std(ddof=1))
+    assert perf["es_accuracy_std"] == pytest.approx(expected_std)
+    aucs = auc.by_group.numpy()
+    assert perf["psd_mean"] == pytest.approx(aucs.std(ddof=0) / float(auc.overall))
+    assert perf["psd_max"] == pytest.approx((aucs.max() - aucs.min()) / float(auc.overall))
+    assert perf["worst_group_auc"] == pytest.approx(aucs.min())
+    assert perf["equalized_odds_difference"] == pytest.approx(
+        float(fm.equalized_odds_difference(y, pred, sensitive_features=groups)))
+
+
+def test_group_performance_equal_groups_are_not_penalised():
+    y = torch.tensor([0, 1, 0, 1] * 50)
+    s = torch.tensor([0.2, 0.9, 0.6, 0.7] * 50, dtype=torch.float64)
+    groups = np.repeat(["a", "b"], 100)
+    perf = group_performance(y, s, sensitive_features=groups)
+    assert perf["es_accuracy"] == pytest.approx(perf["accuracy"])
+    assert perf["es_auc"] == pytest.approx(perf["auc"]) and perf["psd_max"] == pytest.approx(0.0)
+
+
+# -- compare_to_baseline and plotting ----------------------------------------------------------
+def test_compare_to_baseline_pairs_by_seed():
+    rng = np.random.default_rng(0)
+    seeds = np.arange(6)
+    shared = rng.normal(0, 0.05, size=6)  # what a seed does to every method
+    rows = []
+    for s in seeds:
+        rows.append({"seed": s, "method": "ERM", "acc": 0.80 + shared[s]})
+        rows.append({"seed": s, "method": "X", "acc": 0.81 + shared[s] + rng.normal(0, 0.001)})
+    runs = pd.DataFrame(rows)
+    d = compare_to_baseline(runs, ["acc"], baseline="ERM")
+    assert list(d.index) == ["X"]
+    assert d.loc["X", ("acc", "mean")] == pytest.approx(0.01, abs=0.002)
+    assert d.loc["X", ("acc", "lower")] > 0  # paired: the shared seed effect cancels
+    raw = seed_summary(runs, ["acc"])
+    assert raw.loc["X", ("acc", "lower")] < raw.loc["ERM", ("acc", "upper")]  # unpaired overlap
+
+
+def test_compare_to_baseline_rejects_unknown_columns_and_baseline():
+    runs = pd.DataFrame({"seed": [0, 0], "method": ["a", "b"], "acc": [1.0, 0.5]})
+    msg = "Expected `baseline` to be a value of 'method'"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        compare_to_baseline(runs, ["acc"], baseline="z")
+    with pytest.raises(ValueError, match=re.escape("but got none named ['auc']")):
+        compare_to_baseline(runs, ["auc"], baseline="a")
+
+
+def test_plot_method_intervals_draws_one_panel_per_metric():
+    runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.7, 0.8],
+                         "auc": [0.9, 0.92, 0.85, 0.86]})
+    summary = seed_summary(runs, ["acc", "auc"])
+    axes = plot_method_intervals(summary, ["acc", "auc"], labels={"acc": "Accuracy"},
+                                 reference=0.8)
+    assert len(axes) == 2 and axes[0].get_title() == "Accuracy" and axes[1].get_title() == "auc"
+    x, y = axes[0].lines[0].get_data()
+    assert np.allclose(x, [0.85, 0.75]) and list(y) == [0, 1]
+    assert axes[0].yaxis_inverted()  # first method on top
+    plt.close(axes[0].figure)
