@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
@@ -48,9 +48,26 @@ class History:
         return self.rows[-1][key]
 
 
+def _sliceable(data: Any) -> bool:
+    """Datasets holding whole tensors (FairDataset) are batched by slicing, not row by row."""
+    return all(isinstance(getattr(data, k, None), torch.Tensor) for k in ("X", "y", "group", "index"))
+
+
+def _index_batches(data: Any, batch_size: int, sampler: Any, generator: torch.Generator | None) -> Any:
+    """Batches of rows in the order a DataLoader with this sampler (or shuffling) would use."""
+    order = sampler if sampler is not None else (
+        RandomSampler(range(len(data)), generator=generator) if generator is not None else range(len(data)))
+    if _sliceable(data):
+        for rows in BatchSampler(order, batch_size, drop_last=False):
+            idx = torch.as_tensor(rows, device=data.X.device)
+            yield data.X[idx], data.y[idx], data.group[idx], data.index[idx]
+    else:
+        loader = DataLoader(data, batch_size=batch_size, sampler=order)
+        yield from loader
+
+
 def _batches(data: Any, batch_size: int, device: torch.device) -> Any:
-    loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-    for x, y, g, idx in loader:
+    for x, y, g, idx in _index_batches(data, batch_size, None, None):
         yield x.to(device), y.to(device), g.to(device), idx.to(device)
 
 
@@ -200,8 +217,6 @@ def fit(
     model.to(device)
     strategy.setup(train, meta=meta, model=model, device=device, generator=gen)
     sampler = strategy.sampler()
-    loader = DataLoader(train, batch_size=batch_size, sampler=sampler, shuffle=sampler is None,
-                        generator=gen if sampler is None else None)
     opt = _optimizer(model, optimizer, lr, weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
     history = History()
@@ -210,7 +225,7 @@ def fit(
         model.train()
         total = torch.zeros((), device=device)
         seen = 0
-        for x, y, g, idx in loader:
+        for x, y, g, idx in _index_batches(train, batch_size, sampler, gen):
             batch = Batch(x.to(device), y.to(device), g.to(device), idx.to(device))
             losses = loss_fn(model(batch.x), batch.y.float())
             w = strategy.weights(batch, losses if strategy.needs_graph else losses.detach(), model)
