@@ -39,6 +39,7 @@ book: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_meta.py
 
 clean:
 	rm -rf book/_build book/_build_student book/*.staging .pytest_cache

@@ -43,8 +43,13 @@ def setup_meta(strategy: Any, train: Any, meta: Any, model: nn.Module | None,
                                        strategy.gap_weight)
     seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0
     strategy.meta_batches_ = MetaBatches(meta, size, strategy.device_, seed, strategy.stratified)
-    fast = strategy.method == "per_example" or (
-        strategy.method == "auto" and model is not None and supports_per_example(model))
+    # "auto" takes double backward: reusing the loop's forward pass it measured 2.6-2.8x
+    # ERM per epoch against 9-11x for vmap per-example gradients (benchmarks/README.md).
+    fast = strategy.method == "per_example"
+    if fast and model is not None and not supports_per_example(model):
+        raise ValueError(
+            "Expected a model without BatchNorm or dropout for `method='per_example'` (its samples "
+            f"interact, so per-example gradients are not defined), but got {type(model).__name__}.")
     strategy.path_ = "per_example" if fast else "double_backward"
     strategy.needs_graph = strategy.path_ == "double_backward"  # reuse the loop's forward pass
 

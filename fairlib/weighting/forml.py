@@ -56,8 +56,9 @@ class FORML(WeightingStrategy):
     stratified : bool, default True
         Draw held-out batches stratified by (group, label).
     method : {"auto", "double_backward", "per_example"}
-        Double backward, or the exact closed form with per-example gradients
-        (``"auto"``: per-example when the model has no BatchNorm/dropout).
+        Double backward, or the exact closed form with per-example gradients (for
+        models without BatchNorm or dropout). ``"auto"`` takes double backward, which
+        reuses the training loop's forward pass and measured faster.
     gap_weight : float, default 1.0
         Weight of the gap term of ``"eo_gap"``/``"dp_gap"``.
 

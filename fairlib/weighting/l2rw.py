@@ -30,7 +30,8 @@ class L2RW(WeightingStrategy):
     method : {"auto", "double_backward", "per_example"}
         Double backward through ``torch.func.functional_call``, or the exact identity
         ``-dL/deps_i = alpha <grad l_i, grad L_meta>`` with per-example gradients
-        (``"auto"`` uses it when the model has no BatchNorm or dropout).
+        (exact for models without BatchNorm or dropout). ``"auto"`` takes double
+        backward, which reuses the training loop's forward pass and measured faster.
     stratified : bool, default True
         Draw held-out batches stratified by (group, label).
     gap_weight : float, default 1.0
