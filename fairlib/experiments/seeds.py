@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._progress import progress as show_progress
+from .._progress import progress as show_progress
 
 
 def over_seeds(run: Callable[[int], dict[str, Any] | list[dict[str, Any]]], seeds: Sequence[int], *,

@@ -1,0 +1,41 @@
+"""The experiment protocol: runs as data, studies on several backends, results as data.
+
+- :class:`RunSpec` and :func:`grid`: a run is a hashable specification (dataset, model,
+  method and their parameters, training settings, seed); :func:`execute` turns it into one
+  flat record. Names resolve through :mod:`~fairlib.experiments.registry`, which users extend
+  with :func:`register_dataset`, :func:`register_model` and :func:`register_method`.
+- :func:`run_study`: many runs on the ``"serial"``, ``"process"`` (default) or ``"ray"``
+  backend, appended to a :class:`ResultStore` as they finish; a rerun skips finished runs.
+- :func:`select`, :func:`compare`, :func:`summarize`, :func:`plot_front`: choose each
+  method's hyper-parameters on the meta split with an equal budget, and compare methods
+  paired by seed with intervals that stay inside each metric's range.
+- :func:`over_seeds`, :func:`seed_summary`: the older per-notebook helpers.
+"""
+
+from .execute import SPLIT_METRICS, execute
+from .plots import plot_front
+from .protocol import Selection, compare, select, summarize
+from .registry import register_dataset, register_method, register_model
+from .seeds import over_seeds, seed_summary
+from .spec import RunSpec, grid
+from .store import ResultStore
+from .study import run_study
+
+__all__ = [
+    "SPLIT_METRICS",
+    "ResultStore",
+    "RunSpec",
+    "Selection",
+    "compare",
+    "execute",
+    "grid",
+    "over_seeds",
+    "plot_front",
+    "register_dataset",
+    "register_method",
+    "register_model",
+    "run_study",
+    "seed_summary",
+    "select",
+    "summarize",
+]

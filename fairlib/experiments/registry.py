@@ -1,0 +1,231 @@
+"""Names to objects: datasets, models and methods a :class:`~fairlib.experiments.RunSpec` uses.
+
+Each registry maps a name to a factory. Users add their own with the ``register_*``
+functions (as decorators or calls); a name registered twice raises unless ``replace=True``.
+
+- dataset factory: ``factory(*, seed, **params) -> Splits`` (train, meta, test);
+- model factory: ``factory(train, *, seed, **params) -> torch.nn.Module`` (one logit per row);
+- method factory: ``factory(**params) -> WeightingStrategy``; an optional ``prepare``
+  hook ``prepare(strategy, make_model, train, fit_kwargs, **stage_params)`` runs before
+  training (JTT's first stage), taking the method parameters listed in ``stage_params``.
+
+The process and Ray backends rebuild objects from names inside the workers, so a factory
+registered by the user must live in an importable module (not in a notebook cell) for
+those backends; the serial backend has no such restriction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._validation import MSG_TYPE
+
+DatasetFactory = Callable[..., Any]
+ModelFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A method's factory, and the optional stage run before training."""
+
+    factory: Callable[..., Any]
+    prepare: Callable[..., Any] | None = None
+    stage_params: tuple[str, ...] = ()
+
+
+_DATASETS: dict[str, DatasetFactory] = {}
+_MODELS: dict[str, ModelFactory] = {}
+_METHODS: dict[str, MethodEntry] = {}
+
+
+def _register(table: dict[str, Any], kind: str, name: str, value: Any, replace: bool) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(MSG_TYPE.format(name="name", expected=f"a non-empty {kind} name", got=repr(name)))
+    if name in table and not replace:
+        raise ValueError(MSG_TYPE.format(name="name", expected=f"a {kind} name not yet registered "
+                                         "(or replace=True)", got=repr(name)))
+    table[name] = value
+
+
+def register_dataset(name: str, factory: DatasetFactory | None = None, *, replace: bool = False) -> Any:
+    """Register ``factory(*, seed, **params) -> Splits`` under ``name`` (usable as a decorator).
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.experiments.registry import register_dataset, datasets
+    >>> @register_dataset("tiny_doc_example", replace=True)
+    ... def tiny(*, seed, n=200):
+    ...     return make_biased_classification(n, seed=seed).split(seed=seed)
+    >>> "tiny_doc_example" in datasets()
+    True
+    """
+    if factory is None:
+        return lambda f: register_dataset(name, f, replace=replace) or f
+    _register(_DATASETS, "dataset", name, factory, replace)
+    return factory
+
+
+def register_model(name: str, factory: ModelFactory | None = None, *, replace: bool = False) -> Any:
+    """Register ``factory(train, *, seed, **params) -> nn.Module`` under ``name``."""
+    if factory is None:
+        return lambda f: register_model(name, f, replace=replace) or f
+    _register(_MODELS, "model", name, factory, replace)
+    return factory
+
+
+def register_method(name: str, factory: Callable[..., Any] | None = None, *,
+                    prepare: Callable[..., Any] | None = None, stage_params: Sequence[str] = (),
+                    replace: bool = False) -> Any:
+    """Register ``factory(**params) -> WeightingStrategy`` under ``name``."""
+    if factory is None:
+        return lambda f: register_method(name, f, prepare=prepare, stage_params=stage_params,
+                                         replace=replace) or f
+    _register(_METHODS, "method", name, MethodEntry(factory, prepare, tuple(stage_params)), replace)
+    return factory
+
+
+def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
+    if name not in table:
+        raise ValueError(MSG_TYPE.format(name=kind, expected=f"one of {sorted(table)}", got=repr(name)))
+    return table[name]
+
+
+def get_dataset(name: str) -> DatasetFactory:
+    """The dataset factory registered as ``name``."""
+    return _lookup(_DATASETS, "dataset", name)
+
+
+def get_model(name: str) -> ModelFactory:
+    """The model factory registered as ``name``."""
+    return _lookup(_MODELS, "model", name)
+
+
+def get_method(name: str) -> MethodEntry:
+    """The method entry registered as ``name``."""
+    return _lookup(_METHODS, "method", name)
+
+
+def datasets() -> list[str]:
+    """Registered dataset names."""
+    return sorted(_DATASETS)
+
+
+def models() -> list[str]:
+    """Registered model names."""
+    return sorted(_MODELS)
+
+
+def methods() -> list[str]:
+    """Registered method names."""
+    return sorted(_METHODS)
+
+
+# -- built-in datasets ----------------------------------------------------------------------
+def _split(data: Any, seed: int, split: Sequence[float], meta_balanced: Any, n: int | None) -> Any:
+    if n is not None and n < len(data):
+        import torch
+
+        rows = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+        data = data.subset(rows.sort().values)
+    train, meta, test = split
+    return data.split(train, meta, test, seed=seed, meta_balanced=meta_balanced)
+
+
+@functools.lru_cache(maxsize=8)
+def _tabular(name: str, sensitive: Any) -> Any:
+    from .. import datasets as ds
+
+    loader = {"adult": ds.load_adult, "compas": ds.load_compas, "german": ds.load_german,
+              "census_kdd": ds.load_census_kdd}[name]
+    return loader(sensitive=list(sensitive) if isinstance(sensitive, tuple) else sensitive)
+
+
+def _tabular_factory(name: str) -> DatasetFactory:
+    def factory(*, seed: int, sensitive: Any = None, n: int | None = None,
+                split: Sequence[float] = (0.6, 0.2, 0.2), meta_balanced: Any = False) -> Any:
+        default = {"compas": "race"}.get(name, "sex")
+        data = _tabular(name, sensitive if sensitive is not None else default)
+        return _split(data, seed, split, meta_balanced, n)
+
+    factory.__name__ = f"load_{name}_splits"
+    factory.__doc__ = (f"``load_{name}`` (cached per process), optionally ``n`` seeded rows, split "
+                       "``split`` with ``seed``.")
+    return factory
+
+
+def _synthetic(*, seed: int, n: int = 2000, split: Sequence[float] = (0.6, 0.2, 0.2),
+               meta_balanced: Any = False, **params: Any) -> Any:
+    """``make_biased_classification(n, seed=seed, **params)`` split with ``seed``."""
+    from ..datasets import make_biased_classification
+
+    return _split(make_biased_classification(n, seed=seed, **params), seed, split, meta_balanced, None)
+
+
+def _colored_digits(*, seed: int, **params: Any) -> Any:
+    """``make_colored_digits(seed=seed, **params)``: its own train / meta / test strengths."""
+    from ..datasets import make_colored_digits
+
+    return make_colored_digits(seed=seed, **params)
+
+
+# -- built-in models ------------------------------------------------------------------------
+def _features(train: Any) -> int:
+    if train.X.ndim != 2:
+        raise ValueError(MSG_TYPE.format(name="model", expected="a tabular dataset (X of shape [N, d])",
+                                         got=f"X of shape {tuple(train.X.shape)}; use model 'cnn'"))
+    return int(train.X.shape[1])
+
+
+def _logistic(train: Any, *, seed: int) -> Any:
+    from ..train import LogisticRegression
+
+    return LogisticRegression(_features(train), seed=seed)
+
+
+def _mlp(train: Any, *, seed: int, hidden: Sequence[int] = (64, 64), dropout: float = 0.0) -> Any:
+    from ..train import MLP
+
+    return MLP(_features(train), tuple(hidden), dropout=dropout, seed=seed)
+
+
+def _cnn(train: Any, *, seed: int, width: int = 16) -> Any:
+    from ..train import SmallCNN
+
+    return SmallCNN(int(train.X.shape[1]), width, seed=seed)
+
+
+# -- built-in methods -----------------------------------------------------------------------
+def _strategy(cls_name: str) -> Callable[..., Any]:
+    def factory(**params: Any) -> Any:
+        from .. import weighting
+
+        return getattr(weighting, cls_name)(**params)
+
+    factory.__name__ = cls_name
+    return factory
+
+
+def _jtt_stage1(strategy: Any, make_model: Callable[[], Any], train: Any, fit_kwargs: dict[str, Any],
+                *, stage1_epochs: int = 1) -> None:
+    """JTT's first stage: ERM for ``stage1_epochs`` epochs, then its error set."""
+    from ..train import fit
+
+    stage1 = make_model()
+    fit(stage1, train, **{**fit_kwargs, "epochs": stage1_epochs, "meta": None, "test": None})
+    strategy.identify_errors(stage1, train)
+
+
+for _name, _factory in (("synthetic", _synthetic), ("colored_digits", _colored_digits)):
+    register_dataset(_name, _factory)
+for _name in ("adult", "compas", "german", "census_kdd"):
+    register_dataset(_name, _tabular_factory(_name))
+for _name, _factory in (("logistic", _logistic), ("mlp", _mlp), ("cnn", _cnn)):
+    register_model(_name, _factory)
+for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", "GroupDRO", "FairBatch",
+              "KLDRO", "FEBS", "FIS", "L2RW", "FORML"):
+    register_method(_name, _strategy(_name))
+register_method("JTT", _strategy("JTT"), prepare=_jtt_stage1, stage_params=("stage1_epochs",))

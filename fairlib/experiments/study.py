@@ -1,0 +1,113 @@
+"""Run many specs on one backend and keep every finished record in a store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from .._progress import progress as show_progress
+from .._validation import MSG_TYPE
+from .backends import check_backend, map_unordered
+from .execute import execute, failed_record
+from .registry import get_dataset, get_method, get_model
+from .spec import RunSpec
+from .store import ResultStore
+
+
+def _check_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
+    specs = list(specs) if not isinstance(specs, RunSpec) else [specs]
+    if not specs:
+        raise ValueError(MSG_TYPE.format(name="specs", expected="at least one RunSpec", got="none"))
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, RunSpec):
+            raise TypeError(MSG_TYPE.format(name=f"specs[{i}]", expected="a RunSpec",
+                                            got=type(spec).__name__))
+        get_dataset(spec.dataset), get_model(spec.model)
+        entry = get_method(spec.method)
+        _check_method_params(spec, entry)
+    return list({spec.run_id: spec for spec in specs}.values())  # duplicates run once
+
+
+def _check_method_params(spec: RunSpec, entry: Any) -> None:
+    """Construct the strategy once here, so a misspelt hyper-parameter fails before any run."""
+    params = {k: v for k, v in spec.method_params if k not in entry.stage_params}
+    try:
+        entry.factory(**params)
+    except TypeError as err:
+        raise ValueError(MSG_TYPE.format(name="method_params", expected=f"parameters of {spec.method}",
+                                         got=f"{params!r} ({err})")) from None
+
+
+def run_study(
+    specs: Iterable[RunSpec],
+    *,
+    backend: str = "process",
+    workers: int | None = None,
+    store: str | os.PathLike[str] | ResultStore | None = None,
+    csv: bool = False,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Execute every spec and return one record per spec (finished runs are skipped).
+
+    Parameters
+    ----------
+    specs : iterable of RunSpec
+        The runs; names and method hyper-parameters are checked before anything runs.
+    backend : {"serial", "process", "ray"}
+        ``"process"``: a ``spawn`` process pool, one worker per core, each pinned to one
+        torch thread. ``"ray"``: ``ray.init(address=ray_address)`` when an address is
+        given, else a local Ray (the ``fairlib[ray]`` extra); an initialised Ray is reused.
+    workers : int, optional
+        Pool size (default: one per core).
+    store : path or ResultStore, optional
+        Folder of the results; each record is written as its run finishes, and runs
+        already stored with status ``"ok"`` are skipped. Without a store nothing persists.
+    csv : bool
+        Also write ``results.csv`` next to ``results.parquet`` at the end.
+    progress : bool
+        A progress bar over runs (done / total, ETA).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One record per distinct spec, in the order of ``specs``: stored records for runs
+        skipped, new ones for the rest; failed runs have ``status == "failed"`` and their
+        ``error``.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import grid, run_study
+    >>> specs = grid(datasets=[("synthetic", {"n": 400})], models=["logistic"],
+    ...              methods=["ERM", "Reweighing"], seeds=[0, 1],
+    ...              train={"epochs": 1, "lr": 0.05, "device": "cpu"})
+    >>> records = run_study(specs, backend="serial", progress=False)
+    >>> records[["method", "seed", "status"]].values.tolist()
+    [['ERM', 0, 'ok'], ['ERM', 1, 'ok'], ['Reweighing', 0, 'ok'], ['Reweighing', 1, 'ok']]
+    """
+    check_backend(backend, workers, ray_address)
+    specs = _check_specs(specs)
+    if store is not None and not isinstance(store, ResultStore):
+        store = ResultStore(store)
+    finished: dict[str, dict[str, Any]] = {}
+    if store is not None:
+        stored = store.read()
+        if not stored.empty:
+            ok = stored[stored["status"] == "ok"]
+            finished = {r["run_id"]: r for r in ok.to_dict("records")}
+    todo = [s for s in specs if s.run_id not in finished]
+    records = dict(finished)
+    runs = map_unordered(execute, todo, backend=backend, workers=workers, ray_address=ray_address)
+    bar = show_progress(runs, progress and bool(todo), total=len(todo), desc="runs", unit="run")
+    for spec, record, error in bar:
+        if record is None:
+            record = failed_record(spec, error or "unknown error")
+        records[spec.run_id] = record
+        if store is not None:
+            store.append(record)
+    if store is not None and todo:
+        store.write_tables(csv=csv)
+    return pd.DataFrame([records[s.run_id] for s in specs])
