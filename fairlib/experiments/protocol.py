@@ -78,7 +78,9 @@ def bootstrap_mean(values: np.ndarray, *, level: float = 0.95, n_boot: int = 10_
     rng = np.random.default_rng(random_state)
     means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
     lower, upper = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return mean, float(min(lower, mean)), float(max(upper, mean))
+    # Clip rounding error to the observed range, then make sure the estimate is inside.
+    lower, upper = max(float(lower), float(x.min())), min(float(upper), float(x.max()))
+    return mean, min(lower, mean), max(upper, mean)
 
 
 def config_columns(results: pd.DataFrame) -> list[str]:

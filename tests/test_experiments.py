@@ -1,0 +1,324 @@
+"""fairlib.experiments: specs, studies on every backend, the store, and the protocol helpers."""
+
+import math
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from fairlib.experiments import (  # noqa: E402
+    ResultStore,
+    RunSpec,
+    compare,
+    execute,
+    grid,
+    plot_front,
+    register_dataset,
+    run_study,
+    select,
+    summarize,
+)
+from fairlib.experiments import backends, registry  # noqa: E402
+
+TRAIN = {"epochs": 2, "lr": 0.05, "device": "cpu"}
+
+
+def _eight_specs():
+    """8 small runs: 4 methods x 2 seeds, one with a hyper-parameter."""
+    return grid(datasets=[("synthetic", {"n": 600})], models=[("mlp", {"hidden": [16]})],
+                methods=["ERM", "Reweighing", ("GroupDRO", {"eta_q": 0.1}), "FORML"],
+                seeds=[0, 1], train=TRAIN)
+
+
+def _params_and_metrics(frame):
+    cols = [c for c in frame.columns if c not in ("seconds",)]
+    return frame[cols].sort_values("run_id").reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def serial_records():
+    return run_study(_eight_specs(), backend="serial", progress=False)
+
+
+# -- specs -----------------------------------------------------------------------------------
+def test_spec_identity_ignores_key_order_and_spelled_out_defaults():
+    a = RunSpec("synthetic", "logistic", "ERM", seed=1, train={"lr": 0.1})
+    b = RunSpec("synthetic", "logistic", "ERM", seed=1, train={"lr": 0.1, "epochs": 10, "batch_size": 128})
+    assert a == b and hash(a) == hash(b) and a.run_id == b.run_id
+    assert a.run_id != a.replace(seed=2).run_id
+    assert a.run_id != RunSpec("synthetic", "logistic", "ERM", seed=1, train={"lr": 0.2}).run_id
+
+
+def test_spec_round_trips_through_its_record():
+    spec = RunSpec("synthetic", "mlp", "JTT", seed=4, dataset_params={"n": 500, "split": [0.5, 0.3, 0.2]},
+                   model_params={"hidden": [8, 4]}, method_params={"stage1_epochs": 2, "mode": "upweight"},
+                   train={"epochs": 3}, tags={"stage": "tune"})
+    assert RunSpec.from_record(spec.flat()) == spec
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"seed": -1}, "`seed` to be a non-negative integer"),
+    ({"seed": 1.5}, "`seed` to be a non-negative integer"),
+    ({"train": {"learning_rate": 0.1}}, "`train` to be settings among"),
+    ({"method_params": {"meta_lr": float("nan")}}, "`method_params.meta_lr` to be finite"),
+    ({"model_params": {"hidden": object()}}, "`model_params.hidden` to be plain data"),
+])
+def test_spec_rejects_bad_fields(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        RunSpec("synthetic", "logistic", "ERM", **kwargs)
+
+
+def test_study_refuses_unknown_names_and_parameters_before_running(tmp_path):
+    good = RunSpec("synthetic", "logistic", "ERM", train=TRAIN)
+    for bad, match in [(good.replace(dataset="adultt"), "`dataset` to be one of"),
+                       (good.replace(model="resnet"), "`model` to be one of"),
+                       (good.replace(method="FORM"), "`method` to be one of"),
+                       (good.replace(method="GroupDRO", method_params={"eta": 0.1}),
+                        "`method_params` to be parameters of GroupDRO")]:
+        with pytest.raises(ValueError, match=match):
+            run_study([good, bad], backend="serial", store=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()  # nothing ran, nothing written
+    with pytest.raises(ValueError, match="`backend` to be one of"):
+        run_study([good], backend="threads", progress=False)
+    with pytest.raises(ValueError, match="`workers` to be a positive integer"):
+        run_study([good], workers=0, progress=False)
+    with pytest.raises(TypeError, match=r"`specs\[0\]` to be a RunSpec"):
+        run_study([{"dataset": "synthetic"}], backend="serial", progress=False)
+
+
+# -- records -----------------------------------------------------------------------------------
+def test_record_holds_parameters_metrics_and_provenance(serial_records):
+    r = serial_records.iloc[0]
+    assert r["status"] == "ok" and r["error"] == ""
+    for col in ["dataset.n", "model.hidden", "train.lr", "train.epochs", "seed", "device", "fairlib_version",
+                "torch_version", "python_version", "seconds", "test_tpr[minority]",
+                "meta_selection_rate[majority]", "n_train", "n_meta", "n_test"]:
+        assert col in serial_records.columns, col
+    for split in ("meta", "test"):
+        for m in ("accuracy", "balanced_accuracy", "worst_group_accuracy", "demographic_parity_difference",
+                  "equal_opportunity_difference", "equalized_odds_difference"):
+            assert 0.0 <= r[f"{split}_{m}"] <= 1.0
+    assert r["test_worst_group_accuracy"] == pytest.approx(
+        min(r["test_accuracy[majority]"], r["test_accuracy[minority]"]))
+    assert r["test_equal_opportunity_difference"] == pytest.approx(
+        abs(r["test_tpr[majority]"] - r["test_tpr[minority]"]))
+
+
+def test_same_spec_same_record_with_dropout():
+    spec = RunSpec("synthetic", "mlp", "ERM", seed=3, dataset_params={"n": 400},
+                   model_params={"dropout": 0.3}, train=TRAIN)
+    a, b = execute(spec), execute(spec)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+
+
+def test_jtt_runs_its_first_stage():
+    spec = RunSpec("synthetic", "logistic", "JTT", dataset_params={"n": 400},
+                   method_params={"stage1_epochs": 1}, train=TRAIN)
+    assert execute(spec)["status"] == "ok"
+
+
+# -- backends ----------------------------------------------------------------------------------
+def test_process_backend_gives_the_serial_records(serial_records):
+    process = run_study(_eight_specs(), backend="process", workers=2, progress=False)
+    assert (process["status"] == "ok").all()
+    pd.testing.assert_frame_equal(_params_and_metrics(serial_records), _params_and_metrics(process))
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_backend_gives_the_serial_records(serial_records, local_ray):
+    on_ray = run_study(_eight_specs(), backend="ray", progress=False)
+    assert (on_ray["status"] == "ok").all()
+    pd.testing.assert_frame_equal(_params_and_metrics(serial_records), _params_and_metrics(on_ray))
+
+
+def test_ray_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"fairlib\[ray\]"):
+        run_study([RunSpec("synthetic", "logistic", "ERM")], backend="ray", progress=False)
+
+
+def test_ray_address_only_with_ray():
+    with pytest.raises(ValueError, match="`ray_address` to be None unless backend='ray'"):
+        list(backends.map_unordered(abs, [1], backend="serial", ray_address="auto"))
+
+
+# -- store: resume, failures, interruption -----------------------------------------------------
+def test_failed_run_is_recorded_and_the_others_finish(tmp_path):
+    good = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
+    bad = good.replace(method="GroupDRO", method_params={"eta_q": -1.0})  # fails in setup
+    out = run_study([good, bad, good.replace(seed=1)], backend="process", workers=2,
+                    store=tmp_path, progress=False)
+    assert out["status"].tolist() == ["ok", "failed", "ok"]
+    assert "eta_q" in out.loc[1, "error"] and "ValueError" in out.loc[1, "error"]
+    stored = ResultStore(tmp_path).read()
+    assert sorted(stored["status"]) == ["failed", "ok", "ok"]
+    assert (tmp_path / "results.parquet").exists()
+
+
+def test_rerun_skips_finished_runs_and_retries_failed(tmp_path):
+    good = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
+    bad = good.replace(method="GroupDRO", method_params={"eta_q": -1.0})
+    first = run_study([good, bad], backend="serial", store=tmp_path, progress=False)
+    files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.parquet")}
+    second = run_study([good, bad], backend="serial", store=tmp_path, progress=False)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.parquet")}
+    assert after[f"{good.run_id}.parquet"] == files[f"{good.run_id}.parquet"]  # not rerun
+    assert after[f"{bad.run_id}.parquet"] > files[f"{bad.run_id}.parquet"]  # failed: retried
+    assert second.loc[0, "test_accuracy"] == first.loc[0, "test_accuracy"]
+    assert second.loc[0, "seconds"] == first.loc[0, "seconds"]  # the stored record
+
+
+_CALLS = {"n": 0}
+
+
+def _interrupting(*, seed, n=300):
+    _CALLS["n"] += 1
+    if _CALLS["n"] == 3:
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C during the third run
+    return registry.get_dataset("synthetic")(seed=seed, n=n)
+
+
+def test_interrupted_study_keeps_finished_runs(tmp_path):
+    register_dataset("interrupting_test", _interrupting, replace=True)
+    specs = [RunSpec("interrupting_test", "logistic", "ERM", seed=s, train=TRAIN) for s in range(4)]
+    with pytest.raises(KeyboardInterrupt):
+        run_study(specs, backend="serial", store=tmp_path, progress=False)
+    kept = ResultStore(tmp_path).read()
+    assert sorted(kept["seed"]) == [0, 1] and (kept["status"] == "ok").all()
+    out = run_study(specs, backend="serial", store=tmp_path, progress=False)
+    assert (out["status"] == "ok").all() and _CALLS["n"] == 5  # only seeds 2 and 3 ran again
+
+
+def test_store_rejects_a_file_and_a_record_without_id(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="`store` to be a folder"):
+        ResultStore(f)
+    with pytest.raises(ValueError, match="`record` to be a mapping with a `run_id`"):
+        ResultStore(tmp_path / "s").append({"status": "ok"})
+
+
+# -- protocol ----------------------------------------------------------------------------------
+def _tuning_frame():
+    rows = []
+    for method, configs in {"ERM": [0.01, 0.1], "FORML": [0.5, 1.0]}.items():
+        for k, lr in enumerate(configs):
+            for seed in range(3):
+                rows.append({"method": method, "seed": seed, "train.lr": lr, "status": "ok",
+                             "meta_balanced_accuracy": 0.7 + 0.05 * k + 0.01 * seed,
+                             "test_balanced_accuracy": 0.69 + 0.05 * k,
+                             "meta_equal_opportunity_difference": 0.2 - 0.15 * k * (method == "FORML"),
+                             "test_accuracy": 0.8 + 0.01 * seed})
+    return pd.DataFrame(rows)
+
+
+def test_select_picks_on_meta_with_equal_budget_and_constraint():
+    sel = select(_tuning_frame(), budget=2)
+    assert sel.table.loc["ERM", "config"] == '{"train.lr": 0.1}'
+    assert sel.table.loc["FORML", "n_configs"] == 2 and sel.table.loc["FORML", "n_seeds"] == 3
+    assert len(sel.runs) == 6
+    with pytest.warns(UserWarning, match="no configuration of 'ERM' meets"):
+        sel = select(_tuning_frame(), constraint={"equal_opportunity_difference": 0.1})
+    assert sel.table.loc["FORML", "constraint_met"] and not sel.table.loc["ERM", "constraint_met"]
+    with pytest.raises(ValueError, match="`record` to be a record with dataset"):
+        sel.specs([10, 11])  # these hand-made rows are not records of runs
+
+
+def test_select_flags_unequal_budget():
+    frame = _tuning_frame()
+    frame = frame[~((frame["method"] == "ERM") & (frame["train.lr"] == 0.01))]
+    with pytest.warns(UserWarning, match="unequal tuning budget"):
+        select(frame)
+    with pytest.raises(ValueError, match="2 configuration"):
+        select(frame, budget=2)
+
+
+def test_selection_specs_rerun_the_chosen_configuration(serial_records):
+    sel = select(serial_records, metric="accuracy")
+    specs = sel.specs([7, 8])
+    assert len(specs) == 8 and {s.seed for s in specs} == {7, 8}
+    forml = [s for s in specs if s.method == "GroupDRO"][0]
+    assert dict(forml.method_params) == {"eta_q": 0.1} and dict(forml.model_params) == {"hidden": (16,)}
+
+
+def test_compare_pairs_by_seed(serial_records):
+    out = compare(serial_records, metrics=["test_accuracy", "test_equal_opportunity_difference"])
+    assert set(out.index.get_level_values(0)) == {"Reweighing", "GroupDRO", "FORML"}
+    erm = serial_records[serial_records["method"] == "ERM"].set_index("seed")
+    fo = serial_records[serial_records["method"] == "FORML"].set_index("seed")
+    expected = float((fo["test_accuracy"] - erm["test_accuracy"]).mean())
+    assert out.loc[("FORML", "test_accuracy"), "difference"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="`baseline` to be a value of column 'method'"):
+        compare(serial_records, baseline="OLS")
+    with pytest.raises(ValueError, match=r"one row per \(method, seed\)"):
+        compare(pd.concat([serial_records, serial_records]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_size=12),
+       st.floats(0.5, 0.99))
+def test_intervals_stay_in_range_and_contain_the_estimate(pairs, level):
+    seeds = range(len(pairs))
+    frame = pd.DataFrame([{"method": m, "seed": s, "acc": v[i]} for s, v in zip(seeds, pairs)
+                          for i, m in enumerate(["ERM", "X"])])
+    row = compare(frame, metrics=["acc"], level=level, n_boot=500).loc[("X", "acc")]
+    assert -1 <= row["lower"] <= row["difference"] <= row["upper"] <= 1
+    assert row["consistent_with_zero"] == (row["lower"] <= 0 <= row["upper"])
+    s = summarize(frame, ["acc"], level=level, n_boot=500)
+    for m in ("ERM", "X"):
+        assert 0 <= s.loc[m, ("acc", "lower")] <= s.loc[m, ("acc", "mean")] <= s.loc[m, ("acc", "upper")] <= 1
+
+
+def test_summarize_near_the_bound_and_single_seed():
+    frame = pd.DataFrame({"method": ["a"] * 3 + ["b"], "acc": [0.99, 1.0, 1.0, 0.5]})
+    s = summarize(frame, ["acc"])
+    assert s.loc["a", ("acc", "upper")] <= 1.0 and s.loc["a", ("acc", "lower")] >= 0.99
+    assert math.isnan(s.loc["b", ("acc", "lower")]) and s.loc["b", ("acc", "n")] == 1
+
+
+def test_compare_with_one_pair_warns_and_is_not_called_consistent_with_zero():
+    frame = pd.DataFrame({"method": ["ERM", "X"], "seed": [0, 0], "acc": [0.5, 0.6]})
+    with pytest.warns(UserWarning, match="1 pair"):
+        row = compare(frame, metrics=["acc"]).loc[("X", "acc")]
+    assert math.isnan(row["lower"]) and not row["consistent_with_zero"]
+
+
+def test_failed_runs_are_left_out_with_a_warning():
+    frame = pd.DataFrame({"method": ["ERM", "X", "X"], "seed": [0, 0, 1], "acc": [0.5, 0.6, np.nan],
+                          "status": ["ok", "ok", "failed"]})
+    with pytest.warns(UserWarning, match="1 failed run"):
+        summarize(frame, ["acc"])
+
+
+def test_plot_front_draws_points_and_front(serial_records):
+    summary = summarize(serial_records, ["test_accuracy", "test_equal_opportunity_difference"])
+    ax = plot_front(summary, highlight=["FORML"])
+    assert len(ax.containers) == 4
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "FORML" in labels
+    with pytest.raises(ValueError, match="`summary` to be a column"):
+        plot_front(summary, fairness="test_gap")
+    with pytest.raises(TypeError, match="`summary` to be a DataFrame from summarize"):
+        plot_front(serial_records)
