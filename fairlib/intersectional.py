@@ -7,8 +7,8 @@
 - :func:`group_performance`: accuracy, ROC AUC, their worst-group and equity-scaled
   versions (FairSeg / FairVision), performance-scaled disparity and two parity
   differences, in one dict per model.
-- :func:`compare_to_baseline` and :func:`plot_method_intervals`: compare training
-  methods over seeds, paired by seed.
+- :func:`plot_method_intervals`: each method's mean over seeds with its interval, one
+  panel per metric (paired comparisons: :func:`fairlib.experiments.compare`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import torch
 
 from ._validation import MSG_TYPE, ArrayLike
 from .datasets import FairDataset
-from .experiments import seed_summary
 from .metrics import (
     accuracy_by_group,
     demographic_parity_difference,
@@ -35,7 +34,6 @@ from .metrics import (
 
 __all__ = [
     "PERFORMANCE_METRICS",
-    "compare_to_baseline",
     "group_performance",
     "marginal_parity_rates",
     "plot_method_intervals",
@@ -308,66 +306,6 @@ def group_performance(
     return {k: float(out[k]) for k in PERFORMANCE_METRICS}
 
 
-def compare_to_baseline(
-    frame: pd.DataFrame,
-    metrics: Sequence[str],
-    *,
-    baseline: str,
-    by: str = "method",
-    seed_col: str = "seed",
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """Differences to a baseline method, paired by seed, with Student-t intervals.
-
-    For every seed, each method's value minus the baseline's value on the same seed (same
-    split and initialisation), summarised over seeds by
-    :func:`fairlib.experiments.seed_summary`. Pairing removes the variation that all
-    methods share, so the intervals are narrower than for the raw values.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        One row per (seed, method), e.g. from :func:`fairlib.experiments.over_seeds`.
-    metrics : sequence of str
-        Columns to compare.
-    baseline : str
-        The value of ``by`` to subtract.
-    by, seed_col : str
-        Columns naming the method and the seed.
-    level : float
-        Interval coverage.
-
-    Returns
-    -------
-    pandas.DataFrame
-        As :func:`~fairlib.experiments.seed_summary`, without the baseline row.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from fairlib.intersectional import compare_to_baseline
-    >>> runs = pd.DataFrame({"seed": [0, 0, 1, 1, 2, 2], "method": ["a", "b"] * 3,
-    ...                      "acc": [0.80, 0.82, 0.70, 0.73, 0.90, 0.91]})
-    >>> d = compare_to_baseline(runs, ["acc"], baseline="a")
-    >>> round(float(d.loc["b", ("acc", "mean")]), 3), int(d.loc["b", ("acc", "n")])
-    (0.02, 3)
-    """
-    missing = [c for c in (by, seed_col, *metrics) if c not in frame.columns]
-    if missing:
-        raise ValueError(MSG_TYPE.format(name="frame", expected="columns "
-                                         + ", ".join(map(repr, (by, seed_col, *metrics))),
-                                         got=f"none named {missing}"))
-    if baseline not in set(frame[by]):
-        raise ValueError(MSG_TYPE.format(name="baseline", expected=f"a value of {by!r}",
-                                         got=repr(baseline)))
-    base = frame[frame[by] == baseline].set_index(seed_col)[list(metrics)]
-    others = frame[frame[by] != baseline]
-    diffs = others[list(metrics)].to_numpy() - base.loc[others[seed_col]].to_numpy()
-    paired = pd.DataFrame(diffs, columns=list(metrics), index=others.index)
-    paired[by] = others[by].to_numpy()
-    return seed_summary(paired, list(metrics), by=by, level=level)
-
-
 def plot_method_intervals(
     summary: pd.DataFrame,
     metrics: Sequence[str],
@@ -381,7 +319,7 @@ def plot_method_intervals(
     Parameters
     ----------
     summary : pandas.DataFrame
-        Output of :func:`fairlib.experiments.seed_summary` or :func:`compare_to_baseline`.
+        Output of :func:`fairlib.experiments.seed_summary` or :func:`fairlib.experiments.summarize`.
     metrics : sequence of str
         Metrics to draw, one panel each.
     labels : mapping, optional

@@ -276,6 +276,21 @@ def test_compare_pairs_by_seed(serial_records):
         compare(pd.concat([serial_records, serial_records]))
 
 
+def test_pairing_cancels_what_a_seed_does_to_both_methods():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 0.05, size=10)  # what a seed does to every method
+    rows = []
+    for s in range(10):
+        rows.append({"seed": s, "method": "ERM", "acc": 0.80 + shared[s]})
+        rows.append({"seed": s, "method": "X", "acc": 0.81 + shared[s] + rng.normal(0, 0.001)})
+    runs = pd.DataFrame(rows)
+    d = compare(runs, metrics=["acc"]).loc[("X", "acc")]
+    assert d["difference"] == pytest.approx(0.01, abs=0.002)
+    assert d["lower"] > 0 and not d["consistent_with_zero"]  # paired: the seed effect cancels
+    raw = summarize(runs, ["acc"])
+    assert raw.loc["X", ("acc", "lower")] < raw.loc["ERM", ("acc", "upper")]  # unpaired overlap
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_size=12),
        st.floats(0.5, 0.99))

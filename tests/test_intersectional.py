@@ -19,7 +19,6 @@ from fairlib.datasets import FairDataset  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
 from fairlib.intersectional import (  # noqa: E402
     PERFORMANCE_METRICS,
-    compare_to_baseline,
     group_performance,
     marginal_parity_rates,
     plot_method_intervals,
@@ -199,33 +198,7 @@ def test_group_performance_equal_groups_are_not_penalised():
     assert perf["es_auc"] == pytest.approx(perf["auc"]) and perf["psd_max"] == pytest.approx(0.0)
 
 
-# -- compare_to_baseline and plotting ----------------------------------------------------------
-def test_compare_to_baseline_pairs_by_seed():
-    rng = np.random.default_rng(0)
-    seeds = np.arange(6)
-    shared = rng.normal(0, 0.05, size=6)  # what a seed does to every method
-    rows = []
-    for s in seeds:
-        rows.append({"seed": s, "method": "ERM", "acc": 0.80 + shared[s]})
-        rows.append({"seed": s, "method": "X", "acc": 0.81 + shared[s] + rng.normal(0, 0.001)})
-    runs = pd.DataFrame(rows)
-    d = compare_to_baseline(runs, ["acc"], baseline="ERM")
-    assert list(d.index) == ["X"]
-    assert d.loc["X", ("acc", "mean")] == pytest.approx(0.01, abs=0.002)
-    assert d.loc["X", ("acc", "lower")] > 0  # paired: the shared seed effect cancels
-    raw = seed_summary(runs, ["acc"])
-    assert raw.loc["X", ("acc", "lower")] < raw.loc["ERM", ("acc", "upper")]  # unpaired overlap
-
-
-def test_compare_to_baseline_rejects_unknown_columns_and_baseline():
-    runs = pd.DataFrame({"seed": [0, 0], "method": ["a", "b"], "acc": [1.0, 0.5]})
-    msg = "Expected `baseline` to be a value of 'method'"
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        compare_to_baseline(runs, ["acc"], baseline="z")
-    with pytest.raises(ValueError, match=re.escape("but got none named ['auc']")):
-        compare_to_baseline(runs, ["auc"], baseline="a")
-
-
+# -- plotting ---------------------------------------------------------------------------------
 def test_plot_method_intervals_draws_one_panel_per_metric():
     runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.7, 0.8],
                          "auc": [0.9, 0.92, 0.85, 0.86]})
