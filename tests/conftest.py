@@ -20,3 +20,12 @@ def smoke_build(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("smoke-book") / "_build"
     return build_book(ROOT / "book", ROOT / "notebooks", profile="smoke", output=out, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray with 2 CPUs, started once for every test that asks for it."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

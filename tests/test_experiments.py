@@ -139,14 +139,7 @@ def test_process_backend_gives_the_serial_records(serial_records):
     pd.testing.assert_frame_equal(_params_and_metrics(serial_records), _params_and_metrics(process))
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
+@pytest.mark.ray
 def test_ray_backend_gives_the_serial_records(serial_records, local_ray):
     on_ray = run_study(_eight_specs(), backend="ray", progress=False)
     assert (on_ray["status"] == "ok").all()

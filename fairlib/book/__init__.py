@@ -1,12 +1,15 @@
 """The runner behind the ``fairlib`` command: execute chapter notebooks with papermill
-under a parameter profile and build the Jupyter Book from the executed copies.
+under a parameter profile, build the Jupyter Book from the executed copies, and sweep a
+notebook over a grid of parameters (:func:`sweep`, :func:`read_glue`, :func:`read_results`).
 
 Needs the ``book`` extra (papermill, jupyter-book).
 """
 
 from .build import BuildError, BuildResult, build_book, chapter_notebooks, toc_files
 from .execute import Execution, NotebookError, run_notebook
-from .profiles import PROFILES, ParameterError, load_profile
+from .glue import read_glue
+from .profiles import PROFILES, ParameterError, check_parameters, check_type, load_profile
+from .sweep import SweepResult, prepare_sweep, read_results, run_sweep, sweep
 
 __all__ = [
     "PROFILES",
@@ -15,9 +18,17 @@ __all__ = [
     "Execution",
     "NotebookError",
     "ParameterError",
+    "SweepResult",
     "build_book",
     "chapter_notebooks",
+    "check_parameters",
+    "check_type",
     "load_profile",
+    "prepare_sweep",
+    "read_glue",
+    "read_results",
     "run_notebook",
+    "run_sweep",
+    "sweep",
     "toc_files",
 ]

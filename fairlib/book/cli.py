@@ -1,4 +1,4 @@
-"""The ``fairlib`` command: ``fairlib run`` and ``fairlib build``."""
+"""The ``fairlib`` command: ``fairlib run``, ``build``, ``sweep`` and ``results``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .profiles import PROFILES, ParameterError, load_profile
+from .profiles import PROFILES, ParameterError, load_profile, parse_value
+
+BACKENDS = ("serial", "process", "ray")  # fairlib.experiments.backends.BACKENDS
 
 
 def _yaml_value(text: str) -> Any:
-    """Parse a ``-p`` value as papermill does (YAML), e.g. ``3`` -> 3, ``cuda`` -> 'cuda'."""
-    import yaml
-
-    return yaml.safe_load(text)
+    """Parse a ``-p`` value as YAML, e.g. ``3`` -> 3, ``cuda`` -> 'cuda', ``1e-3`` -> 0.001."""
+    return parse_value(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,12 +35,87 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--book", type=Path, default=Path("book"), help="book sources (default: book)")
     build.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     build.add_argument("--output", type=Path, help="build folder (default: book/_build or book/_build_student)")
+
+    sweep = sub.add_parser("sweep", help="run one notebook over a grid of parameters; one row per run",
+                           description="Run NOTEBOOK once per combination of the --grid values (their "
+                           "Cartesian product) and tabulate every parameter and every glued scalar in "
+                           "OUT/results.csv and OUT/results.parquet. Runs already finished in OUT are "
+                           "skipped. Exit status: 0 all runs ok, 1 a run failed, 2 refused before running.")
+    sweep.add_argument("notebook", type=Path)
+    sweep.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                       help="values of one parameter, comma-separated, each parsed as YAML "
+                       "(e.g. seed=0,1,2 or strengths=[0.5,0.9],[0.6,0.8]); repeatable")
+    sweep.add_argument("--profile", choices=PROFILES, default="teach",
+                       help="profile overrides applied first, the grid on top (default: teach)")
+    sweep.add_argument("--backend", choices=BACKENDS, default="process",
+                       help="where runs execute (default: process)")
+    sweep.add_argument("--workers", type=int, help="runs at once (default: one per core)")
+    sweep.add_argument("--ray-address", help="Ray cluster to connect to, e.g. auto or ray://HOST:10001")
+    sweep.add_argument("--out", type=Path, required=True, help="the sweep's folder")
+
+    results = sub.add_parser("results", help="print the results table of a sweep folder")
+    results.add_argument("dir", type=Path)
+    results.add_argument("--csv", type=Path, metavar="PATH", help="write the table to PATH instead")
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import parse_grid, prepare_sweep, run_sweep
+
+    try:
+        plan = prepare_sweep(args.notebook, parse_grid(args.grid), out=args.out, profile=args.profile,
+                             backend=args.backend, workers=args.workers, ray_address=args.ray_address)
+    except (ParameterError, ValueError, ImportError, FileNotFoundError) as err:
+        print(f"fairlib sweep: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = run_sweep(plan)
+    except KeyboardInterrupt:
+        print(f"fairlib sweep: interrupted; finished runs are kept in {plan.out}", file=sys.stderr)
+        return 130
+    except Exception as err:  # the backend could not start (e.g. no Ray cluster at the address)
+        print(f"fairlib sweep: the sweep stopped: {type(err).__name__}: {err}\n"
+              f"  finished runs are kept in {plan.out}", file=sys.stderr)
+        return 1
+    ok = result.ran - result.failed
+    print(f"{args.notebook.name}: {result.planned} run(s) in the grid; skipped {result.skipped} "
+          f"already finished; ran {result.ran}: {ok} ok, {result.failed} failed.")
+    print(f"results: {plan.out / 'results.csv'} and {plan.out / 'results.parquet'} "
+          f"({len(result.table)} row(s)); executed notebooks in {plan.out / 'runs'}")
+    return 1 if result.failed else 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .sweep import read_results
+
+    try:
+        frame = read_results(args.dir)
+    except FileNotFoundError as err:
+        print(f"fairlib results: {err}", file=sys.stderr)
+        return 2
+    if args.csv is not None:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(args.csv, index=False)
+        print(f"wrote {len(frame)} row(s) x {frame.shape[1]} column(s) to {args.csv}")
+        return 0
+    shown = frame.copy()
+    if "error" in shown:  # one line per run
+        shown["error"] = shown["error"].fillna("").astype(str).str.replace(r"\s*\n\s*", " | ", regex=True)
+    with pd.option_context("display.width", None, "display.max_columns", None,
+                           "display.max_rows", None, "display.max_colwidth", None):
+        print(shown.to_string(index=False))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fairlib`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "results":
+        return _results(args)
     from .build import BuildError, build_book
     from .execute import NotebookError, run_notebook
 

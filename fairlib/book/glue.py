@@ -1,0 +1,138 @@
+"""Read the values a notebook glued with ``myst_nb.glue`` back from its executed copy.
+
+``glue(name, value, display=False)`` stores a display output whose metadata carries
+``{"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}}`` and whose
+``<prefix>text/plain`` entry is the Python repr of the value (with ``display=True`` the
+prefix is empty). Scrapbook cannot read these, so the repr is parsed here: literals with
+:func:`ast.literal_eval`, plus ``nan``/``inf`` and numpy scalars such as ``np.float64(0.5)``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+import re
+from typing import Any
+
+SCALAR_TYPES = (str, int, float, bool)
+_NUMPY_SCALAR = re.compile(r"(?:np|numpy)\.(\w+)\((.*)\)", flags=re.S)
+_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class _NotScalar(Exception):
+    pass
+
+
+def _literal(text: str) -> Any:
+    text = text.strip()
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise _NotScalar from None
+
+
+def parse_scalar(text: str) -> str | int | float | bool | None:
+    """The scalar whose repr is ``text``, or None when it is not a str/int/float/bool.
+
+    Parameters
+    ----------
+    text : str
+        A repr as IPython displays it (``text/plain``).
+
+    Returns
+    -------
+    str, int, float, bool or None
+
+    Examples
+    --------
+    >>> parse_scalar("0.25"), parse_scalar("'Female'"), parse_scalar("True")
+    (0.25, 'Female', True)
+    >>> parse_scalar("np.float64(0.5)"), parse_scalar("np.int64(-3)"), parse_scalar("np.True_")
+    (0.5, -3, True)
+    >>> parse_scalar("np.float64(nan)"), parse_scalar("[1, 2]"), parse_scalar("<Figure size 640x480>")
+    (nan, None, None)
+    """
+    text = text.strip()
+    try:
+        if text in ("np.True_", "numpy.True_", "np.False_", "numpy.False_"):
+            return text.endswith("True_")
+        match = _NUMPY_SCALAR.fullmatch(text)
+        if match:
+            kind, inner = match.group(1), _literal(match.group(2))
+            if kind.startswith(("float", "double", "single", "half", "longdouble")):
+                return float(inner)
+            if kind.startswith(("int", "uint", "long", "short", "byte", "ubyte", "intc")):
+                return int(inner)
+            if kind.startswith("bool"):
+                return bool(inner)
+            if kind.startswith("str"):
+                return str(inner)
+            return None
+        value = _literal(text)
+    except (_NotScalar, TypeError, ValueError, OverflowError):
+        return None
+    return value if isinstance(value, SCALAR_TYPES) else None
+
+
+def glued_outputs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(name, text/plain repr)`` of every glued output of an executed notebook, in order."""
+    import nbformat
+
+    nb = nbformat.read(os.fspath(path), as_version=4)
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            scrapbook = output.get("metadata", {}).get("scrapbook") or {}
+            name = scrapbook.get("name")
+            text = output.get("data", {}).get(f"{scrapbook.get('mime_prefix', '')}text/plain")
+            if name and isinstance(text, (str, list)):
+                found.append((str(name), "".join(text) if isinstance(text, list) else text))
+    return found
+
+
+def read_glue(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The scalars (str, int, float, bool) an executed notebook glued, by glue name.
+
+    Values glued as figures, tables, lists and other non-scalars are skipped; a name glued
+    twice keeps its last value.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        An executed notebook (e.g. from ``fairlib run`` or ``fairlib sweep``).
+
+    Returns
+    -------
+    dict
+        Glue name -> value, in the order the notebook glued them.
+
+    Examples
+    --------
+    >>> import nbformat, tempfile, os
+    >>> nb = nbformat.v4.new_notebook()
+    >>> cell = nbformat.v4.new_code_cell("glue('gap', np.float64(0.125), display=False)")
+    >>> cell.outputs = [nbformat.v4.new_output(
+    ...     "display_data", data={"application/papermill.record/text/plain": "np.float64(0.125)"},
+    ...     metadata={"scrapbook": {"name": "gap", "mime_prefix": "application/papermill.record/"}})]
+    >>> nb.cells = [cell]
+    >>> path = os.path.join(tempfile.mkdtemp(), "executed.ipynb")
+    >>> nbformat.write(nb, path)
+    >>> read_glue(path)
+    {'gap': 0.125}
+    """
+    values: dict[str, Any] = {}
+    for name, text in glued_outputs(path):
+        value = parse_scalar(text)
+        if value is not None:
+            values.pop(name, None)
+            values[name] = value
+        else:
+            values.pop(name, None)  # the last value glued under this name is not a scalar
+    return values
