@@ -40,6 +40,8 @@ book: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_meta.py
+	$(BIN)/python benchmarks/bench_study.py
+	$(BIN)/python benchmarks/bench_study.py --epochs 24
 
 clean:
 	rm -rf book/_build book/_build_student book/*.staging .pytest_cache

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
+
+if TYPE_CHECKING:  # matplotlib is imported when drawing: study workers never pay for it
+    from matplotlib.axes import Axes
 
 from .._validation import MSG_TYPE
 
@@ -34,7 +37,7 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
 def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity_difference",
                accuracy: str = "test_accuracy", fairness_label: str | None = None,
                accuracy_label: str | None = None, highlight: Sequence[str] = (),
-               ax: Axes | None = None) -> Axes:
+               ax: Axes | None = None) -> Any:
     """One point per method: a fairness gap (x) against accuracy (y), with intervals,
     and a line through the methods no other method beats on both.
 
@@ -73,6 +76,9 @@ def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity
                 known = sorted(set(summary.columns.get_level_values(0)))
                 raise ValueError(MSG_TYPE.format(name="summary", expected=f"a column {(metric, stat)!r}",
                                                  got=f"metrics {known}"))
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     elif not isinstance(ax, Axes):
