@@ -1,4 +1,20 @@
-"""fairlib: fairness metrics and data reweighting for PyTorch."""
+"""fairlib: fairness metrics and data reweighting for PyTorch.
+
+The core, in dependency order (each imports only those before it):
+
+- :mod:`fairlib.metrics`: fairlearn's group-fairness metrics from one count table, on any device;
+- :mod:`fairlib.datasets`: :class:`~fairlib.datasets.FairDataset`, real tabular data, Colored
+  Digits, synthetic generators;
+- :mod:`fairlib.weighting`: the reweighting strategies behind one protocol;
+- :mod:`fairlib.train`: ``fit`` / ``evaluate`` with any strategy, reference models;
+- :mod:`fairlib.experiments`: runs as data, studies on serial / process / Ray backends, the
+  comparison protocol (equal tuning on the meta split, paired intervals over seeds);
+- :mod:`fairlib.plotting`: figures the chapters share;
+- :mod:`fairlib.book`: the ``fairlib`` command (run, build, sweep, results).
+
+:mod:`fairlib.studies` holds analyses written for one chapter each; it imports the core and
+the core never imports it.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

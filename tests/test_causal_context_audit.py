@@ -1,4 +1,4 @@
-"""fairlib.causal_context_audit: semi-synthetic bias, cross-fitting, gap tables, figures."""
+"""fairlib.studies.causal_context_audit: semi-synthetic bias, cross-fitting, gap tables, figures."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 import fairlib.metrics as fm  # noqa: E402
-from fairlib.causal_context_audit import (  # noqa: E402
+from fairlib.studies.causal_context_audit import (  # noqa: E402
     GAP_METRICS,
     IMPLIED_GAP,
     ContextScores,

@@ -1,9 +1,9 @@
-"""fairlib.condensation: every rule keeps the right rows, seeded, with named errors."""
+"""fairlib.studies.condensation: every rule keeps the right rows, seeded, with named errors."""
 
 import pytest
 import torch
 
-from fairlib.condensation import (
+from fairlib.studies.condensation import (
     RULES,
     n_keep,
     select_group_balanced,

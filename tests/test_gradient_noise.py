@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fairlib.datasets import make_biased_classification
-from fairlib.gradient_noise import (
+from fairlib.studies.gradient_noise import (
     DrawScheme,
     GradientMoments,
     draw_scheme,

@@ -1,4 +1,4 @@
-"""fairlib.intersectional: pooling, marginal-parity construction, equity summaries, comparisons."""
+"""fairlib.studies.intersectional: pooling, marginal-parity construction, equity summaries, comparisons."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch  # noqa: E402
 import fairlib.metrics as fm  # noqa: E402
 from fairlib.datasets import FairDataset  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
-from fairlib.intersectional import (  # noqa: E402
+from fairlib.studies.intersectional import (  # noqa: E402
     PERFORMANCE_METRICS,
     group_performance,
     marginal_parity_rates,

@@ -1,4 +1,4 @@
-"""fairlib.label_noise_audit: flags, precision/recall against references, recorded step weights."""
+"""fairlib.studies.label_noise_audit: flags, precision/recall against references, recorded step weights."""
 
 import math
 
@@ -9,7 +9,7 @@ from sklearn.metrics import precision_score, recall_score
 
 import fairlib.metrics as fm
 from fairlib.datasets import corrupt_labels, make_biased_classification
-from fairlib.label_noise_audit import (
+from fairlib.studies.label_noise_audit import (
     StepWeightRecorder,
     detection_curve,
     detection_rates,

@@ -1,4 +1,4 @@
-"""fairlib.robustness: (group, label) cells, worst-cell accuracy, agreement and sweep figures."""
+"""fairlib.studies.robustness: (group, label) cells, worst-cell accuracy, agreement and sweep figures."""
 
 import matplotlib
 
@@ -13,7 +13,7 @@ from torch import nn  # noqa: E402
 
 from fairlib.datasets import make_biased_classification, make_colored_digits  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
-from fairlib.robustness import (  # noqa: E402
+from fairlib.studies.robustness import (  # noqa: E402
     group_label_accuracy,
     group_label_view,
     label_agreement,

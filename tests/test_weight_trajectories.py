@@ -1,4 +1,4 @@
-"""fairlib.weight_trajectories: cell summaries of per-sample weight histories."""
+"""fairlib.studies.weight_trajectories: cell summaries of per-sample weight histories."""
 
 import matplotlib
 
@@ -12,7 +12,7 @@ import torch  # noqa: E402
 
 from fairlib.datasets import make_biased_classification  # noqa: E402
 from fairlib.train import LogisticRegression, fit  # noqa: E402
-from fairlib.weight_trajectories import (  # noqa: E402
+from fairlib.studies.weight_trajectories import (  # noqa: E402
     cell_weight_trajectories,
     plot_weight_trajectories,
     reweighing_cell_factors,

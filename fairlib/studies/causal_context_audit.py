@@ -1,5 +1,7 @@
 """Audit predictors in the three causal contexts of Anthis & Veitch (2023).
 
+Written for chapter 7, *Causal context* (``notebooks/07_causal_context.ipynb``).
+
 In each context a counterfactually fair (CF) predictor satisfies one familiar group
 metric (arXiv 2310.19691): demographic parity under measurement error in the label,
 equalized odds under selection on the label, calibration under selection on the
@@ -29,14 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validation import MSG_TYPE, ArrayLike, check_choice
-from .datasets import CausalContext, FairDataset, corrupt_labels
-from .datasets.synthetic import CAUSAL_CONTEXTS
-from .metrics import fairness_report
-from .metrics import RATES
-from .metrics import _bootstrap as boot
-from .metrics._prepare import prepare_labels
-from .metrics.scores import calibration_table, weighted_quantiles
+from .._validation import MSG_TYPE, ArrayLike, check_choice
+from ..datasets import CausalContext, FairDataset, corrupt_labels
+from ..datasets.synthetic import CAUSAL_CONTEXTS
+from ..metrics import fairness_report
+from ..metrics import RATES
+from ..metrics import _bootstrap as boot
+from ..metrics._prepare import prepare_labels
+from ..metrics.scores import calibration_table, weighted_quantiles
 
 __all__ = [
     "CONTEXT_LABELS",
@@ -140,7 +142,7 @@ def semi_synthetic_context(
     Examples
     --------
     >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.causal_context_audit import semi_synthetic_context
+    >>> from fairlib.studies.causal_context_audit import semi_synthetic_context
     >>> pop = make_biased_classification(2000, seed=0)
     >>> ctx = semi_synthetic_context(pop, "selection_on_predictors", seed=0,
     ...                              selection_feature="x_label")
@@ -284,7 +286,7 @@ def fit_context_predictors(
     --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from fairlib.datasets import make_causal_context
-    >>> from fairlib.causal_context_audit import fit_context_predictors
+    >>> from fairlib.studies.causal_context_audit import fit_context_predictors
     >>> ctx = make_causal_context("measurement_error", n=2000, seed=0)
     >>> scores = fit_context_predictors(ctx, LogisticRegression)
     >>> sorted(scores.observed), scores.target["naive"].shape
@@ -409,7 +411,7 @@ def gap_table(
     Examples
     --------
     >>> import torch
-    >>> from fairlib.causal_context_audit import gap_table
+    >>> from fairlib.studies.causal_context_audit import gap_table
     >>> g = torch.Generator().manual_seed(0)
     >>> a = torch.arange(4000) % 2
     >>> score = torch.rand(4000, generator=g, dtype=torch.float64)
@@ -504,7 +506,7 @@ def audit_context(
     --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from fairlib.datasets import make_causal_context
-    >>> from fairlib.causal_context_audit import audit_context, fit_context_predictors
+    >>> from fairlib.studies.causal_context_audit import audit_context, fit_context_predictors
     >>> ctx = make_causal_context("selection_on_label", n=100_000, seed=0)
     >>> table = audit_context(ctx, fit_context_predictors(ctx, LogisticRegression), n_boot=200)
     >>> table.loc[("counterfactually fair", "equalized_odds"), "consistent_with_zero"]
@@ -570,7 +572,7 @@ def plot_gap_heatmap(
     Examples
     --------
     >>> import pandas as pd
-    >>> from fairlib.causal_context_audit import plot_gap_heatmap
+    >>> from fairlib.studies.causal_context_audit import plot_gap_heatmap
     >>> g = pd.DataFrame({"demographic_parity": [0.001, -0.2]},
     ...                  index=["measurement_error", "selection_on_label"])
     >>> ax = plot_gap_heatmap(g)
@@ -629,7 +631,7 @@ def draw_context_graph(kind: ContextKind, ax: Any = None) -> Any:
 
     Examples
     --------
-    >>> from fairlib.causal_context_audit import draw_context_graph
+    >>> from fairlib.studies.causal_context_audit import draw_context_graph
     >>> ax = draw_context_graph("selection_on_label")
     >>> labels = [t.get_text() for t in ax.texts if t.get_text()]
     >>> len(labels), "$S$" in labels, "$Y$" in labels
@@ -682,7 +684,7 @@ def vanishing_summary(tables: Mapping[str, pd.DataFrame],
     --------
     >>> from sklearn.linear_model import LogisticRegression
     >>> from fairlib.datasets import make_causal_context
-    >>> from fairlib.causal_context_audit import (audit_context, fit_context_predictors,
+    >>> from fairlib.studies.causal_context_audit import (audit_context, fit_context_predictors,
     ...                                           vanishing_summary)
     >>> ctx = make_causal_context("measurement_error", n=20_000, seed=0)
     >>> t = audit_context(ctx, fit_context_predictors(ctx, LogisticRegression), n_boot=100)

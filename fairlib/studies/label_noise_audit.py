@@ -1,5 +1,7 @@
 """Audit how well per-sample scores pick out corrupted labels.
 
+Written for chapter 5, *Corrupted labels* (``notebooks/05_corrupted_labels.ipynb``).
+
 When labels were flipped on purpose (:func:`fairlib.datasets.corrupt_labels` returns the
 mask of flipped rows), any per-sample score can be read as a detector: flag the
 ``fraction`` of training rows with the most suspicious scores and compare the flags with
@@ -25,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weighting.base import Batch, WeightingStrategy
+from ..weighting.base import Batch, WeightingStrategy
 
 __all__ = [
     "StepWeightRecorder",
@@ -80,7 +82,7 @@ def flag_most_suspicious(scores: torch.Tensor, fraction: float, *,
     Examples
     --------
     >>> import torch
-    >>> from fairlib.label_noise_audit import flag_most_suspicious
+    >>> from fairlib.studies.label_noise_audit import flag_most_suspicious
     >>> w = torch.tensor([1.0, 0.2, 1.3, 0.2, 0.9])
     >>> flag_most_suspicious(w, 0.4).tolist()
     [False, True, False, True, False]
@@ -127,7 +129,7 @@ def detection_rates(flagged: torch.Tensor, flipped: torch.Tensor) -> dict[str, f
     Examples
     --------
     >>> import torch
-    >>> from fairlib.label_noise_audit import detection_rates
+    >>> from fairlib.studies.label_noise_audit import detection_rates
     >>> flagged = torch.tensor([True, True, False, False, False, False, False, False])
     >>> flipped = torch.tensor([True, False, True, False, False, False, False, False])
     >>> r = detection_rates(flagged, flipped)
@@ -179,7 +181,7 @@ def detection_curve(scores: torch.Tensor, flipped: torch.Tensor, fractions: Sequ
     Examples
     --------
     >>> import torch
-    >>> from fairlib.label_noise_audit import detection_curve
+    >>> from fairlib.studies.label_noise_audit import detection_curve
     >>> w = torch.tensor([0.1, 0.9, 0.2, 1.0, 1.1, 0.8, 1.2, 1.0])
     >>> flipped = torch.tensor([True, False, True, False, False, False, False, False])
     >>> detection_curve(w, flipped, [0.25, 0.5])[["fraction", "precision", "recall"]]
@@ -224,7 +226,7 @@ def sample_losses(model: nn.Module, data: Any, *, batch_size: int = 1024,
     --------
     >>> import torch
     >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.label_noise_audit import sample_losses
+    >>> from fairlib.studies.label_noise_audit import sample_losses
     >>> from fairlib.train import LogisticRegression
     >>> data = make_biased_classification(10, seed=0)
     >>> model = LogisticRegression(2, seed=0)
@@ -272,7 +274,7 @@ class StepWeightRecorder(WeightingStrategy):
     Examples
     --------
     >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.label_noise_audit import StepWeightRecorder
+    >>> from fairlib.studies.label_noise_audit import StepWeightRecorder
     >>> from fairlib.train import LogisticRegression, fit
     >>> from fairlib.weighting import L2RW
     >>> data = make_biased_classification(200, seed=0)

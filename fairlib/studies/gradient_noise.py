@@ -1,5 +1,7 @@
 """Mini-batch gradient noise under a weighting scheme: upweighting vs upsampling.
 
+Written for chapter 2, *Reweighing and balancing* (``notebooks/02_reweighing_and_balancing.ipynb``).
+
 One SGD step estimates the gradient from a mini-batch of ``b`` rows ``i_1 .. i_b``, drawn
 with probabilities ``q_i``, whose per-sample gradients ``g_i`` are multiplied by weights
 ``w_i``::
@@ -38,8 +40,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ._validation import MSG_TYPE
-from .weighting import (
+from .._validation import MSG_TYPE
+from ..weighting import (
     ERM,
     Batch,
     GroupBalancedSampling,
@@ -95,7 +97,7 @@ class DrawScheme:
     Examples
     --------
     >>> import torch
-    >>> from fairlib.gradient_noise import DrawScheme
+    >>> from fairlib.studies.gradient_noise import DrawScheme
     >>> s = DrawScheme.uniform(4, weights=torch.tensor([2.0, 2.0, 0.0, 0.0]))
     >>> s.probabilities.tolist(), s.replacement
     ([0.25, 0.25, 0.25, 0.25], False)
@@ -172,7 +174,7 @@ class GradientMoments:
         Examples
         --------
         >>> import torch
-        >>> from fairlib.gradient_noise import GradientMoments
+        >>> from fairlib.studies.gradient_noise import GradientMoments
         >>> m = GradientMoments.from_samples(torch.tensor([[1.0, 0.0], [3.0, 2.0]]), 8)
         >>> m.mean.tolist(), float(m.total_variance)
         ([2.0, 1.0], 4.0)
@@ -210,7 +212,7 @@ def per_sample_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     Examples
     --------
     >>> import torch
-    >>> from fairlib.gradient_noise import per_sample_gradients
+    >>> from fairlib.studies.gradient_noise import per_sample_gradients
     >>> from fairlib.train import LogisticRegression
     >>> model = LogisticRegression(2, seed=0)
     >>> with torch.no_grad():
@@ -282,7 +284,7 @@ def draw_scheme(strategy: WeightingStrategy, train: Any) -> DrawScheme:
     --------
     >>> import math
     >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.gradient_noise import draw_scheme
+    >>> from fairlib.studies.gradient_noise import draw_scheme
     >>> from fairlib.weighting import GroupBalancedSampling, GroupUpweighting
     >>> data = make_biased_classification(400, seed=0)
     >>> up = draw_scheme(GroupUpweighting(math.inf, groups="group"), data)
@@ -354,7 +356,7 @@ def minibatch_gradient_moments(grads: torch.Tensor, scheme: DrawScheme, *,
     give the minority half the total weight.
 
     >>> import torch
-    >>> from fairlib.gradient_noise import DrawScheme, minibatch_gradient_moments
+    >>> from fairlib.studies.gradient_noise import DrawScheme, minibatch_gradient_moments
     >>> g = torch.tensor([[0.0], [0.0], [0.0], [1.0]])
     >>> up = DrawScheme.uniform(4, weights=torch.tensor([2 / 3, 2 / 3, 2 / 3, 2.0]),
     ...                         replacement=True)
@@ -408,7 +410,7 @@ def sample_minibatch_gradients(grads: torch.Tensor, scheme: DrawScheme, *, batch
     Examples
     --------
     >>> import torch
-    >>> from fairlib.gradient_noise import (DrawScheme, GradientMoments,
+    >>> from fairlib.studies.gradient_noise import (DrawScheme, GradientMoments,
     ...     minibatch_gradient_moments, sample_minibatch_gradients)
     >>> g = torch.randn(500, 3, generator=torch.Generator().manual_seed(0))
     >>> s = DrawScheme.uniform(500)

@@ -1,5 +1,7 @@
 """How learned per-sample weights evolve, summarised by (group, label) cell.
 
+Written for chapter 4, *FORML and equal opportunity* (``notebooks/04_forml_equal_opportunity.ipynb``).
+
 Strategies with persistent per-sample weights (:class:`fairlib.weighting.FORML`) keep a
 copy of their weights after every epoch in ``history_``. A weight per sample is too much
 to look at; what matters for group fairness is how much each (group, label) *cell* of the
@@ -135,7 +137,7 @@ def cell_weight_trajectories(
     Examples
     --------
     >>> import torch
-    >>> from fairlib.weight_trajectories import cell_weight_trajectories
+    >>> from fairlib.studies.weight_trajectories import cell_weight_trajectories
     >>> group, y = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
     >>> history = [torch.tensor([1.0, 3.0, 0.0, 4.0])]
     >>> frame = cell_weight_trajectories(history, group, y, group_names=["a", "b"], init=1.0)
@@ -198,7 +200,7 @@ def reweighing_cell_factors(group: Any, y: Any, *,
     Examples
     --------
     >>> import torch
-    >>> from fairlib.weight_trajectories import reweighing_cell_factors
+    >>> from fairlib.studies.weight_trajectories import reweighing_cell_factors
     >>> group, y = torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 1, 1])
     >>> reweighing_cell_factors(group, y, group_names=["a", "b"]).round(3).to_dict()
     {'a, y=0': 0.75, 'a, y=1': 1.5, 'b, y=1': 0.5}
@@ -250,7 +252,7 @@ def plot_weight_trajectories(
     Examples
     --------
     >>> import torch
-    >>> from fairlib.weight_trajectories import (cell_weight_trajectories,
+    >>> from fairlib.studies.weight_trajectories import (cell_weight_trajectories,
     ...                                          plot_weight_trajectories)
     >>> group, y = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1])
     >>> frame = cell_weight_trajectories([torch.tensor([1.0, 3.0, 0.0, 4.0])], group, y, init=1.0)

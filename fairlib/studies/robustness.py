@@ -1,5 +1,7 @@
 """Worst-group robustness: accuracy over (group, label) cells, and curves over a sweep.
 
+Written for chapter 3, *Worst-group robustness* (``notebooks/03_worst_group_robustness.ipynb``).
+
 Benchmarks of spurious correlations (Waterbirds, CelebA, Colored Digits) score a model by
 its accuracy on the *worst* (attribute, label) cell, not on the worst attribute group:
 in Colored Digits the hard cells are "red digit with label 1" and "green digit with
@@ -28,7 +30,7 @@ import torch
 from matplotlib.axes import Axes
 from torch import nn
 
-from ._validation import MSG_TYPE
+from .._validation import MSG_TYPE
 
 __all__ = [
     "group_label_accuracy",
@@ -80,7 +82,7 @@ def group_label_view(data: Any, attribute: str | None = None) -> Any:
     Examples
     --------
     >>> from fairlib.datasets import make_colored_digits
-    >>> from fairlib.robustness import group_label_view
+    >>> from fairlib.studies.robustness import group_label_view
     >>> test = make_colored_digits(seed=0).test
     >>> cells = group_label_view(test)
     >>> cells.group_name, cells.group_categories
@@ -117,7 +119,7 @@ def group_label_accuracy(y_true: Any, y_pred: Any, group: Any, *,
 
     Examples
     --------
-    >>> from fairlib.robustness import group_label_accuracy
+    >>> from fairlib.studies.robustness import group_label_accuracy
     >>> group_label_accuracy([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["a", "a", "a", "b", "b"])
                  n  accuracy
     group label
@@ -174,7 +176,7 @@ def robust_accuracy(model: nn.Module, data: Any, *, attribute: str | None = None
     Examples
     --------
     >>> from fairlib.datasets import make_colored_digits
-    >>> from fairlib.robustness import robust_accuracy
+    >>> from fairlib.studies.robustness import robust_accuracy
     >>> from fairlib.train import SmallCNN
     >>> test = make_colored_digits(seed=0).test
     >>> res = robust_accuracy(SmallCNN(seed=0), test, device="cpu")
@@ -183,7 +185,7 @@ def robust_accuracy(model: nn.Module, data: Any, *, attribute: str | None = None
     >>> res["worst_group_accuracy"] <= res["accuracy"]
     True
     """
-    from .train import predict_scores  # fairlib.train is heavier; import on use
+    from ..train import predict_scores  # fairlib.train is heavier; import on use
 
     name = _attribute(data, attribute)
     scores = predict_scores(model, data, batch_size=batch_size, device=device)
@@ -209,7 +211,7 @@ def label_agreement(data: Any, attribute: str | None = None) -> float:
     Examples
     --------
     >>> from fairlib.datasets import make_colored_digits
-    >>> from fairlib.robustness import label_agreement
+    >>> from fairlib.studies.robustness import label_agreement
     >>> train, meta, test = make_colored_digits(strength=0.8, seed=0)
     >>> round(label_agreement(train), 2), round(label_agreement(test), 2)
     (0.8, 0.5)
@@ -258,7 +260,7 @@ def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
     >>> from fairlib.experiments import seed_summary
-    >>> from fairlib.robustness import plot_sweep
+    >>> from fairlib.studies.robustness import plot_sweep
     >>> runs = pd.DataFrame({"method": ["a"] * 4, "strength": [0.5, 0.5, 0.9, 0.9],
     ...                      "acc": [0.9, 0.8, 0.7, 0.6]})
     >>> axes = plot_sweep(seed_summary(runs, ["acc"], by=["method", "strength"]),

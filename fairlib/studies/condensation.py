@@ -1,5 +1,7 @@
 """Choose a smaller training set: selection rules for data condensation.
 
+Written for chapter 6, *Data condensation* (``notebooks/06_data_condensation.ipynb``).
+
 Data condensation keeps a fraction of the training rows and retrains on them. Every
 rule here returns the sorted positions of the kept rows (``k = max(1, round(fraction *
 N))`` of them, the same count as :meth:`fairlib.weighting.FORML.condense`), so that
@@ -45,7 +47,7 @@ def n_keep(n: int, fraction: float) -> int:
 
     Examples
     --------
-    >>> from fairlib.condensation import n_keep
+    >>> from fairlib.studies.condensation import n_keep
     >>> n_keep(1000, 0.05), n_keep(10, 0.01), n_keep(7, 1.0)
     (50, 1, 7)
     """
@@ -77,7 +79,7 @@ def select_random(n: int, fraction: float, *, seed: int = 0,
 
     Examples
     --------
-    >>> from fairlib.condensation import select_random
+    >>> from fairlib.studies.condensation import select_random
     >>> rows = select_random(100, 0.1, seed=0)
     >>> len(rows), len(rows.unique()), bool((rows[1:] > rows[:-1]).all())
     (10, 10, True)
@@ -137,7 +139,7 @@ def select_group_balanced(groups: torch.Tensor, fraction: float, *,
     Examples
     --------
     >>> import torch
-    >>> from fairlib.condensation import select_group_balanced
+    >>> from fairlib.studies.condensation import select_group_balanced
     >>> groups = torch.tensor([0] * 8 + [1] * 2)
     >>> rows = select_group_balanced(groups, 0.4, seed=0)
     >>> torch.bincount(groups[rows]).tolist()
@@ -173,7 +175,7 @@ def select_top_weight(weights: torch.Tensor, fraction: float) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> from fairlib.condensation import select_top_weight
+    >>> from fairlib.studies.condensation import select_top_weight
     >>> select_top_weight(torch.tensor([0.5, 2.0, 1.0, 2.0, 0.0]), 0.6).tolist()
     [1, 2, 3]
     """
@@ -195,7 +197,7 @@ def select_weight_proportional(weights: torch.Tensor, fraction: float, *,
     Examples
     --------
     >>> import torch
-    >>> from fairlib.condensation import select_weight_proportional
+    >>> from fairlib.studies.condensation import select_weight_proportional
     >>> w = torch.tensor([0.0, 0.0, 1.0, 1.0, 8.0])
     >>> select_weight_proportional(w, 0.6, seed=0).tolist()
     [2, 3, 4]
@@ -245,7 +247,7 @@ def select_subset(rule: Literal["random", "group_balanced", "top_weight", "weigh
 
     Examples
     --------
-    >>> from fairlib.condensation import select_subset
+    >>> from fairlib.studies.condensation import select_subset
     >>> from fairlib.datasets import make_biased_classification
     >>> data = make_biased_classification(200, seed=0)
     >>> rows = select_subset("group_balanced", data, 0.2, seed=0, balance="group")

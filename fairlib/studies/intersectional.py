@@ -1,5 +1,7 @@
 """Many groups: pooled and intersectional attributes, marginal-parity audits, equity summaries.
 
+Written for chapter 8, *Many groups* (``notebooks/08_many_groups.ipynb``).
+
 - :func:`pool_categories`: merge small categories of a sensitive attribute into one.
 - :func:`marginal_parity_rates` and :func:`select_at_rates`: classifiers whose selection
   rates are equal across each of two attributes yet unequal across their intersections
@@ -21,9 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._validation import MSG_TYPE, ArrayLike
-from .datasets import FairDataset
-from .metrics import (
+from .._validation import MSG_TYPE, ArrayLike
+from ..datasets import FairDataset
+from ..metrics import (
     accuracy_by_group,
     demographic_parity_difference,
     equalized_odds_difference,
@@ -84,7 +86,7 @@ def pool_categories(
     --------
     >>> import torch
     >>> from fairlib.datasets import FairDataset
-    >>> from fairlib.intersectional import pool_categories
+    >>> from fairlib.studies.intersectional import pool_categories
     >>> ds = FairDataset(X=torch.zeros(4, 1), y=torch.tensor([0, 1, 0, 1]),
     ...                  sensitive={"race": torch.tensor([0, 1, 2, 2])},
     ...                  categories={"race": ["Asian", "Other", "White"]})
@@ -158,7 +160,7 @@ def marginal_parity_rates(sizes: ArrayLike, rate: float, shift: float) -> np.nda
     Examples
     --------
     >>> import numpy as np
-    >>> from fairlib.intersectional import marginal_parity_rates
+    >>> from fairlib.studies.intersectional import marginal_parity_rates
     >>> sizes = np.array([[100, 300], [400, 200]])
     >>> s = marginal_parity_rates(sizes, 0.2, 1.0)
     >>> s.round(3).tolist()
@@ -216,7 +218,7 @@ def select_at_rates(
     Examples
     --------
     >>> import torch
-    >>> from fairlib.intersectional import select_at_rates
+    >>> from fairlib.studies.intersectional import select_at_rates
     >>> s = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
     >>> g = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     >>> select_at_rates(s, g, [0.5, 0.0]).tolist()
@@ -276,7 +278,7 @@ def group_performance(
 
     Examples
     --------
-    >>> from fairlib.intersectional import group_performance
+    >>> from fairlib.studies.intersectional import group_performance
     >>> y = [0, 1, 0, 1, 0, 1, 0, 1]
     >>> s = [0.2, 0.8, 0.3, 0.7, 0.6, 0.4, 0.1, 0.9]
     >>> perf = group_performance(y, s, sensitive_features=list("aaaabbbb"))
@@ -337,7 +339,7 @@ def plot_method_intervals(
     --------
     >>> import pandas as pd
     >>> from fairlib.experiments import seed_summary
-    >>> from fairlib.intersectional import plot_method_intervals
+    >>> from fairlib.studies.intersectional import plot_method_intervals
     >>> runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.7, 0.8]})
     >>> axes = plot_method_intervals(seed_summary(runs, ["acc"]), ["acc"])
     >>> [t.get_text() for t in axes[0].get_yticklabels()]

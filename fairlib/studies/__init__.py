@@ -1,0 +1,12 @@
+"""Analyses written for one chapter each; they import the core, the core never imports them.
+
+- :mod:`~fairlib.studies.gradient_noise`: chapter 2, *Reweighing and balancing*.
+- :mod:`~fairlib.studies.robustness`: chapter 3, *Worst-group robustness*.
+- :mod:`~fairlib.studies.weight_trajectories`: chapter 4, *FORML and equal opportunity*.
+- :mod:`~fairlib.studies.label_noise_audit`: chapter 5, *Corrupted labels*.
+- :mod:`~fairlib.studies.condensation`: chapter 6, *Data condensation*.
+- :mod:`~fairlib.studies.causal_context_audit`: chapter 7, *Causal context*.
+- :mod:`~fairlib.studies.intersectional`: chapter 8, *Many groups*.
+
+Import the module you need, e.g. ``from fairlib.studies.robustness import group_label_view``.
+"""

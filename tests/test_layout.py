@@ -1,0 +1,27 @@
+"""The package layout: the core never imports the chapter studies."""
+
+import subprocess
+import sys
+
+CORE = ["fairlib", "fairlib.metrics", "fairlib.datasets", "fairlib.weighting", "fairlib.train",
+        "fairlib.experiments", "fairlib.plotting", "fairlib.book", "fairlib.book.cli"]
+
+
+def test_core_does_not_import_studies():
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in CORE)
+            + "print(sorted(m for m in sys.modules if m.startswith('fairlib.studies')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_study_names_its_chapter():
+    import importlib
+    import pkgutil
+
+    import fairlib.studies
+
+    names = [m.name for m in pkgutil.iter_modules(fairlib.studies.__path__)]
+    assert len(names) == 7
+    for name in names:
+        doc = importlib.import_module(f"fairlib.studies.{name}").__doc__
+        assert "Written for chapter" in doc and "notebooks/0" in doc, name
