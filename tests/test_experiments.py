@@ -14,13 +14,13 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from fairlib.plotting import plot_front  # noqa: E402
 from fairlib.experiments import (  # noqa: E402
     ResultStore,
     RunSpec,
     compare,
     execute,
     grid,
-    plot_front,
     register_dataset,
     run_study,
     select,

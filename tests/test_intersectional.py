@@ -17,11 +17,11 @@ import torch  # noqa: E402
 import fairlib.metrics as fm  # noqa: E402
 from fairlib.datasets import FairDataset  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
+from fairlib.plotting import plot_method_intervals  # noqa: E402
 from fairlib.studies.intersectional import (  # noqa: E402
     PERFORMANCE_METRICS,
     group_performance,
     marginal_parity_rates,
-    plot_method_intervals,
     pool_categories,
     select_at_rates,
 )

@@ -13,11 +13,11 @@ from torch import nn  # noqa: E402
 
 from fairlib.datasets import make_biased_classification, make_colored_digits  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
+from fairlib.plotting import plot_sweep  # noqa: E402
 from fairlib.studies.robustness import (  # noqa: E402
     group_label_accuracy,
     group_label_view,
     label_agreement,
-    plot_sweep,
     robust_accuracy,
 )
 from fairlib.train import MLP, fit  # noqa: E402

@@ -6,14 +6,13 @@
   with :func:`register_dataset`, :func:`register_model` and :func:`register_method`.
 - :func:`run_study`: many runs on the ``"serial"``, ``"process"`` (default) or ``"ray"``
   backend, appended to a :class:`ResultStore` as they finish; a rerun skips finished runs.
-- :func:`select`, :func:`compare`, :func:`summarize`, :func:`plot_front`: choose each
+- :func:`select`, :func:`compare`, :func:`summarize`: choose each
   method's hyper-parameters on the meta split with an equal budget, and compare methods
   paired by seed with intervals that stay inside each metric's range.
 - :func:`over_seeds`, :func:`seed_summary`: the older per-notebook helpers.
 """
 
 from .execute import SPLIT_METRICS, execute
-from .plots import plot_front
 from .protocol import Selection, compare, select, summarize
 from .registry import register_dataset, register_method, register_model
 from .seeds import over_seeds, seed_summary
@@ -30,7 +29,6 @@ __all__ = [
     "execute",
     "grid",
     "over_seeds",
-    "plot_front",
     "register_dataset",
     "register_method",
     "register_model",

@@ -9,8 +9,6 @@ Written for chapter 8, *Many groups* (``notebooks/08_many_groups.ipynb``).
 - :func:`group_performance`: accuracy, ROC AUC, their worst-group and equity-scaled
   versions (FairSeg / FairVision), performance-scaled disparity and two parity
   differences, in one dict per model.
-- :func:`plot_method_intervals`: each method's mean over seeds with its interval, one
-  panel per metric (paired comparisons: :func:`fairlib.experiments.compare`).
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ __all__ = [
     "PERFORMANCE_METRICS",
     "group_performance",
     "marginal_parity_rates",
-    "plot_method_intervals",
     "pool_categories",
     "select_at_rates",
 ]
@@ -306,69 +303,3 @@ def group_performance(
             y_true, pred, sensitive_features=sensitive_features),
     }
     return {k: float(out[k]) for k in PERFORMANCE_METRICS}
-
-
-def plot_method_intervals(
-    summary: pd.DataFrame,
-    metrics: Sequence[str],
-    *,
-    labels: Mapping[str, str] | None = None,
-    axes: Any = None,
-    reference: float | None = None,
-) -> Any:
-    """One panel per metric: each method's mean over seeds with its interval.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        Output of :func:`fairlib.experiments.seed_summary` or :func:`fairlib.experiments.summarize`.
-    metrics : sequence of str
-        Metrics to draw, one panel each.
-    labels : mapping, optional
-        Metric -> panel title.
-    axes : sequence of matplotlib Axes, optional
-        One per metric; a new figure otherwise.
-    reference : float, optional
-        Draw a vertical line there (0 for differences).
-
-    Returns
-    -------
-    numpy.ndarray of matplotlib.axes.Axes
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from fairlib.experiments import seed_summary
-    >>> from fairlib.studies.intersectional import plot_method_intervals
-    >>> runs = pd.DataFrame({"method": ["a", "a", "b", "b"], "acc": [0.8, 0.9, 0.7, 0.8]})
-    >>> axes = plot_method_intervals(seed_summary(runs, ["acc"]), ["acc"])
-    >>> [t.get_text() for t in axes[0].get_yticklabels()]
-    ['a', 'b']
-    """
-    import matplotlib.pyplot as plt
-
-    metrics = list(metrics)
-    if axes is None:
-        _, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 1.2,
-                                                         0.45 * len(summary) + 1.3),
-                               sharey=True, squeeze=False)
-        axes = axes[0]
-    axes = np.atleast_1d(axes)
-    methods = list(summary.index)
-    y = np.arange(len(methods))
-    for ax, metric in zip(axes, metrics, strict=True):
-        mean = summary[(metric, "mean")].to_numpy(dtype=float)
-        lo = summary[(metric, "lower")].to_numpy(dtype=float)
-        hi = summary[(metric, "upper")].to_numpy(dtype=float)
-        err = np.vstack([mean - lo, hi - mean])
-        ax.errorbar(mean, y, xerr=np.where(np.isfinite(err), err, 0.0), fmt="o", color="C0",
-                    ecolor="0.4", capsize=3)
-        if reference is not None:
-            ax.axvline(reference, color="0.6", lw=1, ls="--")
-        ax.set_title((labels or {}).get(metric, metric.replace("_", " ")), fontsize="medium")
-        ax.set_yticks(y)
-        ax.set_yticklabels(methods)
-        if not ax.yaxis_inverted():  # shared y axes invert together
-            ax.invert_yaxis()
-        ax.grid(axis="x", alpha=0.3)
-    return axes

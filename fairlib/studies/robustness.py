@@ -15,19 +15,17 @@ move along a sweep (of the spurious-correlation strength, a weight decay, ...).
 - :func:`group_label_accuracy`: size and accuracy of every cell, from predictions.
 - :func:`robust_accuracy`: a model's average and worst-cell accuracy on a dataset.
 - :func:`label_agreement`: the realised strength of a spurious attribute.
-- :func:`plot_sweep`: mean and interval over seeds of some metrics along a sweep.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.axes import Axes
 from torch import nn
 
 from .._validation import MSG_TYPE
@@ -36,7 +34,6 @@ __all__ = [
     "group_label_accuracy",
     "group_label_view",
     "label_agreement",
-    "plot_sweep",
     "robust_accuracy",
 ]
 
@@ -222,91 +219,3 @@ def label_agreement(data: Any, attribute: str | None = None) -> float:
             name="attribute", expected="a binary attribute (two categories)",
             got=f"{name!r} with {len(data.categories[name])} categories"))
     return float((data.sensitive[name] == data.y).double().mean())
-
-
-def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str = "method",
-               labels: Mapping[str, str] | None = None, axes: Sequence[Axes] | None = None,
-               sharey: bool = True, ylim: tuple[float, float] | None = None) -> np.ndarray:
-    """One panel per metric: its mean over seeds along ``x``, a line per ``by``, with bands.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame
-        The output of :func:`fairlib.experiments.seed_summary` with ``by=[by, x]``: index
-        levels ``by`` and ``x``, columns ``(metric, "mean" | "lower" | "upper")``.
-    x : str
-        The swept quantity (an index level with numeric values).
-    metrics : sequence of str
-        Metrics to draw, one panel each.
-    by : str, default "method"
-        The index level that gives one line per value, in order of appearance.
-    labels : mapping of str to str, optional
-        Panel titles per metric (default: the metric name with spaces).
-    axes : sequence of matplotlib Axes, optional
-        One per metric; a new figure when omitted.
-    sharey : bool, default True
-        Same y range on every panel (in a new figure).
-    ylim : tuple of float, optional
-        y range of every panel, e.g. ``(0, 1)`` for accuracies: intervals from a few
-        seeds can be wider than the range a metric can take.
-
-    Returns
-    -------
-    numpy.ndarray of matplotlib.axes.Axes
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import pandas as pd
-    >>> from fairlib.experiments import seed_summary
-    >>> from fairlib.studies.robustness import plot_sweep
-    >>> runs = pd.DataFrame({"method": ["a"] * 4, "strength": [0.5, 0.5, 0.9, 0.9],
-    ...                      "acc": [0.9, 0.8, 0.7, 0.6]})
-    >>> axes = plot_sweep(seed_summary(runs, ["acc"], by=["method", "strength"]),
-    ...                   x="strength", metrics=["acc"])
-    >>> axes[0].get_lines()[0].get_ydata().round(2).tolist()
-    [0.85, 0.65]
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    if not isinstance(summary.index, pd.MultiIndex) or {by, x} - set(summary.index.names):
-        raise ValueError(MSG_TYPE.format(
-            name="summary", expected=f"a seed_summary frame indexed by [{by!r}, {x!r}]",
-            got=f"index levels {list(summary.index.names)}"))
-    missing = [m for m in metrics if (m, "mean") not in summary.columns]
-    if missing or not metrics:
-        raise ValueError(MSG_TYPE.format(name="metrics",
-                                         expected="metrics summarised in `summary`",
-                                         got=repr(missing or metrics)))
-    if axes is None:
-        _, grid = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6),
-                               sharey=sharey, squeeze=False)
-        axes = grid[0]
-    axes = np.asarray(axes, dtype=object).ravel()
-    if len(axes) != len(metrics):
-        raise ValueError(MSG_TYPE.format(name="axes",
-                                         expected=f"{len(metrics)} Axes (one per metric)",
-                                         got=f"{len(axes)}"))
-    keys = list(dict.fromkeys(summary.index.get_level_values(by)))
-    colors = sns.color_palette("colorblind", len(keys))
-    markers = ("o", "s", "D", "^", "v", "P", "X")
-    for ax, metric in zip(axes, metrics, strict=True):
-        for j, key in enumerate(keys):
-            part = summary.xs(key, level=by).sort_index()
-            xs = part.index.get_level_values(x).to_numpy(dtype=float)
-            ax.plot(xs, part[(metric, "mean")], marker=markers[j % len(markers)], color=colors[j],
-                    label=str(key))
-            lo = part[(metric, "lower")].to_numpy(float)
-            hi = part[(metric, "upper")].to_numpy(float)
-            if np.isfinite(lo).any():
-                ax.fill_between(xs, lo, hi, color=colors[j], alpha=0.15, linewidth=0)
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.set_title((labels or {}).get(metric, metric.replace("_", " ")))
-        ax.set_xlabel(x.replace("_", " "))
-        ax.grid(color="0.9")
-        ax.set_axisbelow(True)
-    axes[-1].legend(frameon=False, loc="best")
-    return axes

@@ -1,4 +1,4 @@
-"""Figures the chapters share: group rates, parity measures and calibration, with intervals.
+"""Group rates, parity measures and calibration by group, with intervals.
 
 Every function draws on a matplotlib ``Axes`` (a new figure when ``ax`` is not given) and
 returns it, so figures can be combined, restyled and glued into the book.  Intervals are
@@ -20,7 +20,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
-from .metrics import (
+from ..metrics import (
     MEASURES,
     RATES,
     BootstrapResult,
