@@ -25,3 +25,21 @@ def test_every_study_names_its_chapter():
     for name in names:
         doc = importlib.import_module(f"fairlib.studies.{name}").__doc__
         assert "Written for chapter" in doc and "notebooks/0" in doc, name
+
+
+def test_no_private_metrics_imports_outside_metrics():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "fairlib"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.parent.name == "metrics":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                names = [a.name for a in node.names]
+                if ".metrics._" in f".{module}" or (module.endswith("metrics") and any(n.startswith("_") for n in names)):
+                    offenders.append(f"{path.relative_to(root)}: from {module} import {names}")
+    assert offenders == []

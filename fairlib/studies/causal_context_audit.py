@@ -36,8 +36,8 @@ from ..datasets import CausalContext, FairDataset, corrupt_labels
 from ..datasets.synthetic import CAUSAL_CONTEXTS
 from ..metrics import fairness_report
 from ..metrics import RATES
-from ..metrics import _bootstrap as boot
-from ..metrics._prepare import prepare_labels
+from ..metrics import resampling as boot
+from ..metrics.resampling import prepare_labels
 from ..metrics.scores import calibration_table, weighted_quantiles
 
 __all__ = [
