@@ -16,7 +16,6 @@ from fairlib.experiments import seed_summary  # noqa: E402
 from fairlib.plotting import plot_sweep  # noqa: E402
 from fairlib.studies.robustness import (  # noqa: E402
     group_label_accuracy,
-    group_label_view,
     label_agreement,
     robust_accuracy,
 )
@@ -41,10 +40,10 @@ def _close_figures():
     plt.close("all")
 
 
-# -- group_label_view ----------------------------------------------------------------------
+# -- FairDataset.cell_view (the core's cell API, used throughout this chapter) ----------
 def test_view_codes_are_group_times_two_plus_label(digits):
     test = digits.test
-    view = group_label_view(test)
+    view = test.cell_view()
     assert view.group_name == "color x label"
     assert torch.equal(view.group, 2 * test.group + test.y)
     assert view.group_categories == ("red, y=0", "red, y=1", "green, y=0", "green, y=1")
@@ -57,16 +56,16 @@ def test_view_codes_are_group_times_two_plus_label(digits):
 
 def test_view_of_another_attribute_and_bad_attribute():
     data = make_biased_classification(200, seed=0)
-    view = group_label_view(data, "group")
+    view = data.cell_view("group")
     assert view.n_groups == 2 * data.n_groups
     with pytest.raises(ValueError, match="attribute"):
-        group_label_view(data, "nope")
+        data.cell_view("nope")
 
 
 def test_view_as_meta_makes_fit_log_the_worst_cell(digits):
     train, meta, _ = digits
     model = MLP(192, hidden=(16,), seed=0)
-    hist = fit(model, train, meta=group_label_view(meta), epochs=2, lr=3e-3, device="cpu",
+    hist = fit(model, train, meta=meta.cell_view(), epochs=2, lr=3e-3, device="cpu",
                progress=False)
     res = robust_accuracy(model, meta, device="cpu")
     assert hist.last("meta_worst_group_accuracy") == pytest.approx(res["worst_group_accuracy"])
@@ -139,7 +138,7 @@ def test_agreement_is_the_requested_strength(strength):
 
 
 def test_agreement_needs_a_binary_attribute(digits):
-    view = group_label_view(digits.test)
+    view = digits.test.cell_view()
     with pytest.raises(ValueError, match="binary attribute"):
         label_agreement(view)
 

@@ -213,6 +213,62 @@ class FairDataset(Dataset):
         return len(self.group_categories)
 
     @property
+    def cells(self) -> torch.Tensor:
+        """int64 (group, label) cell of every row, group-major: ``2 * group + y``.
+
+        Cell ``c`` is group ``c // 2`` with label ``c % 2``, in the order of
+        :attr:`cell_names`; every part of fairlib that counts cells uses this order.
+
+        Examples
+        --------
+        >>> from fairlib.datasets import make_biased_classification
+        >>> data = make_biased_classification(6, seed=0)
+        >>> bool((data.cells == 2 * data.group + data.y).all()), data.cell_names[:2]
+        (True, ('majority, y=0', 'majority, y=1'))
+        """
+        return self.group * 2 + self.y
+
+    @property
+    def cell_names(self) -> tuple[str, ...]:
+        """Names of the (group, label) cells, ``"<group>, y=<label>"``, in the order of :attr:`cells`."""
+        return tuple(f"{c}, y={k}" for c in self.group_categories for k in (0, 1))
+
+    def cell_view(self, attribute: str | None = None) -> FairDataset:
+        """Copy whose active attribute is the (``attribute``, label) cell.
+
+        The new attribute is called ``"<attribute> x label"`` with the categories of
+        :attr:`cell_names`. Features, labels and the other attributes are shared (no
+        copy). Passed as ``meta`` or ``test`` to :func:`fairlib.train.fit`, it makes the
+        history's ``worst_group_accuracy`` the worst-cell accuracy. Do not train on the
+        view with a strategy that balances (group, label) cells: its groups already
+        contain the label, so half of the (cell, label) combinations would be empty.
+
+        Parameters
+        ----------
+        attribute : str, optional
+            The sensitive attribute to cross with the label; default: the active one.
+
+        Examples
+        --------
+        >>> from fairlib.datasets import make_colored_digits
+        >>> cells = make_colored_digits(seed=0).test.cell_view()
+        >>> cells.group_name, cells.group_categories
+        ('color x label', ('red, y=0', 'red, y=1', 'green, y=0', 'green, y=1'))
+        >>> cells.summary()["n"].tolist()
+        [90, 89, 90, 90]
+        """
+        name = self.group_name if attribute is None else attribute
+        if name not in self.sensitive:
+            raise ValueError(MSG_TYPE.format(name="attribute",
+                                             expected="one of " + ", ".join(map(repr, self.sensitive)),
+                                             got=repr(attribute)))
+        source = self if name == self.group_name else dataclasses.replace(self, group_name=name)
+        key = f"{name} x label"
+        return dataclasses.replace(self, sensitive={**self.sensitive, key: source.cells},
+                                   categories={**self.categories, key: list(source.cell_names)},
+                                   group_name=key)
+
+    @property
     def device(self) -> torch.device:
         """Device holding the tensors."""
         return self.X.device

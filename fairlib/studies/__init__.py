@@ -8,5 +8,5 @@
 - :mod:`~fairlib.studies.causal_context_audit`: chapter 7, *Causal context*.
 - :mod:`~fairlib.studies.intersectional`: chapter 8, *Many groups*.
 
-Import the module you need, e.g. ``from fairlib.studies.robustness import group_label_view``.
+Import the module you need, e.g. ``from fairlib.studies.robustness import robust_accuracy``.
 """

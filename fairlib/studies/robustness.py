@@ -9,9 +9,9 @@ label 0", and the per-color accuracy averages each of them with an easy cell. Th
 module evaluates models on those cells and draws how average and worst-cell accuracy
 move along a sweep (of the spurious-correlation strength, a weight decay, ...).
 
-- :func:`group_label_view`: a copy of a dataset whose active attribute is the
-  (attribute, label) cell, so that :func:`fairlib.train.fit` logs the worst-cell
-  accuracy of ``meta`` and ``test`` after every epoch.
+- :meth:`fairlib.datasets.FairDataset.cell_view` (in the core): a copy of a dataset whose
+  active attribute is the (attribute, label) cell, so that :func:`fairlib.train.fit` logs
+  the worst-cell accuracy of ``meta`` and ``test`` after every epoch.
 - :func:`group_label_accuracy`: size and accuracy of every cell, from predictions.
 - :func:`robust_accuracy`: a model's average and worst-cell accuracy on a dataset.
 - :func:`label_agreement`: the realised strength of a spurious attribute.
@@ -19,7 +19,6 @@ move along a sweep (of the spurious-correlation strength, a weight decay, ...).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +31,6 @@ from .._validation import MSG_TYPE
 
 __all__ = [
     "group_label_accuracy",
-    "group_label_view",
     "label_agreement",
     "robust_accuracy",
 ]
@@ -52,47 +50,6 @@ def _numpy(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
-
-
-def group_label_view(data: Any, attribute: str | None = None) -> Any:
-    """Copy of ``data`` whose active attribute is the (``attribute``, label) cell.
-
-    The new attribute is called ``"<attribute> x label"``; cell ``2 g + y`` is named
-    ``"<category g>, y=<y>"``. Features, labels and the other attributes are shared
-    with ``data`` (no copy). Passed as ``meta`` or ``test`` to
-    :func:`fairlib.train.fit`, it makes the history's ``worst_group_accuracy`` the
-    worst-cell accuracy. Do not train on the view with a strategy that balances
-    (group, label) cells: its groups already contain the label, and half of the
-    (cell, label) combinations would be empty.
-
-    Parameters
-    ----------
-    data : FairDataset
-        Any dataset with a binary label.
-    attribute : str, optional
-        The sensitive attribute to cross with the label; default: the active one.
-
-    Returns
-    -------
-    FairDataset
-
-    Examples
-    --------
-    >>> from fairlib.datasets import make_colored_digits
-    >>> from fairlib.studies.robustness import group_label_view
-    >>> test = make_colored_digits(seed=0).test
-    >>> cells = group_label_view(test)
-    >>> cells.group_name, cells.group_categories
-    ('color x label', ('red, y=0', 'red, y=1', 'green, y=0', 'green, y=1'))
-    >>> cells.summary()["n"].tolist()
-    [90, 89, 90, 90]
-    """
-    name = _attribute(data, attribute)
-    key = f"{name} x label"
-    codes = 2 * data.sensitive[name] + data.y
-    names = [f"{c}, y={k}" for c in data.categories[name] for k in (0, 1)]
-    return dataclasses.replace(data, sensitive={**data.sensitive, key: codes},
-                               categories={**data.categories, key: names}, group_name=key)
 
 
 def group_label_accuracy(y_true: Any, y_pred: Any, group: Any, *,
