@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 import fairlib.metrics as fm  # noqa: E402
+from fairlib.datasets import semi_synthetic_context  # noqa: E402
 from fairlib.studies.causal_context_audit import (  # noqa: E402
     GAP_METRICS,
     IMPLIED_GAP,
@@ -26,7 +27,6 @@ from fairlib.studies.causal_context_audit import (  # noqa: E402
     fit_context_predictors,
     gap_table,
     plot_gap_heatmap,
-    semi_synthetic_context,
     vanishing_summary,
 )
 from fairlib.datasets import make_biased_classification, make_causal_context  # noqa: E402

@@ -18,11 +18,11 @@ import fairlib.metrics as fm  # noqa: E402
 from fairlib.datasets import FairDataset  # noqa: E402
 from fairlib.experiments import seed_summary  # noqa: E402
 from fairlib.plotting import plot_method_intervals  # noqa: E402
+from fairlib.datasets import pool_categories  # noqa: E402
 from fairlib.studies.intersectional import (  # noqa: E402
     PERFORMANCE_METRICS,
     group_performance,
     marginal_parity_rates,
-    pool_categories,
     select_at_rates,
 )
 

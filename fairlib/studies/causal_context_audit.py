@@ -7,7 +7,7 @@ metric (arXiv 2310.19691): demographic parity under measurement error in the lab
 equalized odds under selection on the label, calibration under selection on the
 predictors. This module provides what an audit of that claim needs:
 
-- :func:`semi_synthetic_context`: inject one context's bias into real data, with a
+- :func:`fairlib.datasets.semi_synthetic_context` (in the core): inject one context's bias into real data, with a
   randomly assigned two-valued attribute ``a`` (so no feature is caused by it);
 - :func:`fit_context_predictors`: fit a naive predictor (all features, including a proxy of
   ``a`` or ``a`` itself) and a CF one (only the features ``a`` does not cause), optionally
@@ -22,18 +22,17 @@ Synthetic contexts come from :func:`fairlib.datasets.make_causal_context`.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .._validation import MSG_TYPE, ArrayLike, check_choice
-from ..datasets import CausalContext, FairDataset, corrupt_labels
-from ..datasets.synthetic import CAUSAL_CONTEXTS
+from ..datasets import CausalContext
+from ..datasets.synthetic import CAUSAL_CONTEXTS, ContextKind
 from ..metrics import fairness_report
 from ..metrics import RATES
 from ..metrics import resampling as boot
@@ -50,11 +49,9 @@ __all__ = [
     "fit_context_predictors",
     "gap_table",
     "plot_gap_heatmap",
-    "semi_synthetic_context",
     "vanishing_summary",
 ]
 
-ContextKind = Literal["measurement_error", "selection_on_label", "selection_on_predictors"]
 
 #: Rows of :func:`gap_table`, in order.
 GAP_METRICS: tuple[str, ...] = (
@@ -82,153 +79,11 @@ _SIGNED_RATES = {
     "false_positive_rate": "false_positive_rate",
     "positive_predictive_value": "positive_predictive_value",
 }
-_DEFAULT_DROP = {"selection_on_label": 0.5, "selection_on_predictors": 0.8}
 
 
 # -- semi-synthetic data ---------------------------------------------------------------------
-def semi_synthetic_context(
-    ds: FairDataset,
-    kind: ContextKind,
-    *,
-    seed: int = 0,
-    p: float = 0.5,
-    flip_rate: float = 0.4,
-    drop_rate: float | None = None,
-    selection_feature: str | None = None,
-) -> CausalContext:
-    """Inject the bias of one causal context into real data with a random attribute ``a``.
-
-    A two-valued attribute ``a ~ Bern(p)`` is drawn independently of everything, so no
-    feature of ``ds`` is caused by it and any function of the original features is
-    counterfactually fair. ``a`` is appended to the features as column ``"a"`` (what a
-    naive predictor may exploit) and becomes the active sensitive attribute (categories
-    ``"a=0"``, ``"a=1"``). The bias, in the spirit of the semi-synthetic experiment of
-    Anthis & Veitch (code ``jacyanthis/Causal-Context``; the rates here are fairlib's):
-
-    - ``"measurement_error"``: exactly ``round(flip_rate * n)`` of the positives with
-      ``a = 1`` are recorded as 0, and a share ``flip_rate * ybar / (1 - ybar)`` of the
-      negatives with ``a = 0`` as 1 (``ybar`` the base rate), so the overall base rate
-      stays about the same (:func:`fairlib.datasets.corrupt_labels`).
-    - ``"selection_on_label"``: rows with (y = 0, a = 1) or (y = 1, a = 0) are dropped with
-      probability ``drop_rate`` (default 0.5).
-    - ``"selection_on_predictors"``: rows with (x < median, a = 1) or (x >= median, a = 0),
-      ``x`` the column ``selection_feature``, are dropped with probability ``drop_rate``
-      (default 0.8).
-
-    Parameters
-    ----------
-    ds : FairDataset
-        The population, with its true labels; tabular features.
-    kind : {"measurement_error", "selection_on_label", "selection_on_predictors"}
-        The causal context.
-    seed : int, default 0
-        Seed of the ``torch.Generator`` behind ``a``, the flips and the selection.
-    p : float, default 0.5
-        ``P(a = 1)``.
-    flip_rate : float, default 0.4
-        Measurement error only: share of the positives with ``a = 1`` recorded as 0.
-    drop_rate : float, optional
-        Selection contexts only: probability of dropping a disfavoured row.
-    selection_feature : str, optional
-        Selection on predictors only: the feature selection depends on (required there).
-
-    Returns
-    -------
-    CausalContext
-        ``observed``: the biased sample (true labels in ``extras["y_true"]``);
-        ``target``: every row with its true label; ``fair_features``: the features of
-        ``ds``. ``source_index`` of both refers to the rows of ``ds``.
-
-    Examples
-    --------
-    >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.studies.causal_context_audit import semi_synthetic_context
-    >>> pop = make_biased_classification(2000, seed=0)
-    >>> ctx = semi_synthetic_context(pop, "selection_on_predictors", seed=0,
-    ...                              selection_feature="x_label")
-    >>> ctx.implied_metric, ctx.fair_features, ctx.observed.feature_names[-1]
-    ('calibration', ('x_label', 'x_group'), 'a')
-    >>> len(ctx.target), len(ctx.observed) < len(ctx.target)
-    (2000, True)
-    >>> me = semi_synthetic_context(pop, "measurement_error", seed=0)
-    >>> int((me.observed.y != me.target.y).sum()) > 0
-    True
-    """
-    if not isinstance(ds, FairDataset):
-        raise TypeError(MSG_TYPE.format(name="ds", expected="a FairDataset",
-                                        got=type(ds).__name__))
-    check_choice("kind", kind, list(CAUSAL_CONTEXTS))
-    if ds.X.ndim != 2:
-        raise ValueError(MSG_TYPE.format(name="ds", expected="tabular data (2-d X)",
-                                         got=f"X of shape {tuple(ds.X.shape)}"))
-    if "a" in ds.feature_names or "a" in ds.sensitive:
-        raise ValueError(MSG_TYPE.format(name="ds", expected="no feature or attribute named 'a'",
-                                         got="one"))
-    for name, value in (("p", p), ("flip_rate", flip_rate)):
-        if not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
-            raise ValueError(MSG_TYPE.format(name=name, expected="a probability in (0, 1)",
-                                             got=repr(value)))
-    drop = _DEFAULT_DROP.get(kind) if drop_rate is None else drop_rate
-    if kind != "measurement_error" and (
-        not isinstance(drop, (int, float)) or not 0.0 <= drop <= 1.0
-    ):
-        raise ValueError(MSG_TYPE.format(name="drop_rate", expected="a probability in [0, 1]",
-                                         got=repr(drop_rate)))
-    col = None
-    if kind == "selection_on_predictors":
-        if selection_feature not in ds.feature_names:
-            raise ValueError(MSG_TYPE.format(
-                name="selection_feature",
-                expected="a feature name of `ds` (selection on predictors needs one)",
-                got=repr(selection_feature)))
-        col = ds.feature_names.index(selection_feature)
-
-    gen = torch.Generator().manual_seed(seed)
-    n = len(ds)
-    a = (torch.rand(n, generator=gen, dtype=torch.float64) < p).to(torch.int64).to(ds.device)
-    base = FairDataset(
-        X=torch.cat([ds.X, a[:, None].to(ds.X.dtype)], 1),
-        y=ds.y,
-        sensitive={"a": a, **ds.sensitive},
-        categories={"a": ["a=0", "a=1"], **ds.categories},
-        feature_names=[*ds.feature_names, "a"],
-        description=(f"{ds.name} with a random attribute a ~ Bern({p}) and the bias of the causal "
-                     f"context '{kind}' (fairlib, after Anthis & Veitch 2023)."),
-        name=f"{ds.name}: {kind}",
-        label_name=ds.label_name,
-        group_name="a",
-        extras={**ds.extras, "y_true": ds.y},
-        source_index=ds.source_index,
-    )
-    u = torch.rand(n, generator=gen, dtype=torch.float64).to(ds.device)
-    y = ds.y
-    if kind == "measurement_error":
-        ybar = float(y.double().mean())
-        up = flip_rate * ybar / (1.0 - ybar)
-        if up > 1.0:
-            raise ValueError(MSG_TYPE.format(
-                name="flip_rate",
-                expected=f"at most {(1 - ybar) / ybar:.3f} for base rate {ybar:.3f}",
-                got=repr(flip_rate)))
-        flip_seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
-        observed, _ = corrupt_labels(base, {("a=1", 1): flip_rate, ("a=0", 0): up}, seed=flip_seed)
-        extras = dict(observed.extras)
-        if "y_clean" not in ds.extras:  # the true labels are already in extras["y_true"]
-            del extras["y_clean"]
-        observed = dataclasses.replace(observed, extras=extras)
-    else:
-        if kind == "selection_on_label":
-            disfavoured = ((y == 0) & (a == 1)) | ((y == 1) & (a == 0))
-        else:
-            x = ds.X[:, col]
-            low = x < x.median()
-            disfavoured = (low & (a == 1)) | (~low & (a == 0))
-        observed = base.subset(~(disfavoured & (u < drop)))
-    return CausalContext(kind=kind, implied_metric=CAUSAL_CONTEXTS[kind], observed=observed,
-                         target=base, fair_features=tuple(ds.feature_names))
 
 
-# -- fitting -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ContextScores:
     """Scores ``P(y = 1 | x)`` of each predictor on the observed and the target sample.
