@@ -165,7 +165,7 @@ def test_draw_scheme_of_each_strategy(data):
     rw = Reweighing()
     loss_w = draw_scheme(rw, data)
     assert torch.allclose(loss_w.weights, rw.sample_weights_.double())
-    sampled = draw_scheme(Reweighing(sampling=True), data)
+    sampled = draw_scheme(Reweighing(mode="upsample"), data)
     assert sampled.replacement and torch.allclose(sampled.probabilities, loss_w.weights / n)
     # a Cooldown schedule is read at its start
     cd = draw_scheme(GroupBalancedSampling(Cooldown(tau=math.inf, switch_at=1)), data)

@@ -1,4 +1,7 @@
-"""FairBatch: lambda updates equal hand-computed steps; epoch composition; mode restored."""
+"""FairBatch: lambda updates equal hand-computed steps; epoch composition; mode restored.
+
+Its tables are group-major: ``cell_losses_[z, y]`` holds the paper's ``L_yz``.
+"""
 
 import math
 
@@ -41,9 +44,9 @@ def test_eo_step_by_hand():
     # L_11 = bce(0, 1) = log 2 = 0.693; L_10 = mean(log(1+e^-2), log(1+e^-1)) = 0.220 -> lambda_1 up
     fb = FairBatch(target="eo", alpha=0.01).setup(_tiny(), model=Scaled(1.0))
     assert fb.lambda_.tolist() == pytest.approx([1 / 3 + 0.01, 1 / 4], abs=1e-7)
-    L = fb.cell_losses_
+    L = fb.cell_losses_  # [z, y]
     assert float(L[1, 1]) == pytest.approx(math.log(2.0), abs=1e-7)
-    assert float(L[1, 0]) == pytest.approx((math.log1p(math.exp(-2)) + math.log1p(math.exp(-1))) / 2, abs=1e-7)
+    assert float(L[0, 1]) == pytest.approx((math.log1p(math.exp(-2)) + math.log1p(math.exp(-1))) / 2, abs=1e-7)
     fb.on_epoch_end(1, Scaled(-1.0))  # now L_11 = log 2 < L_10 = mean(log(1+e^2), log(1+e)) -> down
     assert fb.lambda_.tolist() == pytest.approx([1 / 3, 1 / 4], abs=1e-7)
 
@@ -54,7 +57,7 @@ def test_eqodds_step_by_hand():
     fb = FairBatch(target="eqodds", alpha=0.01).setup(_tiny(), model=Scaled(1.0))
     L01 = math.log1p(math.exp(0.5))
     L00 = (math.log1p(math.exp(-1)) + math.log1p(math.exp(-2)) + math.log1p(math.exp(-0.5))) / 3
-    assert float(fb.cell_losses_[0, 1]) == pytest.approx(L01, abs=1e-7)
+    assert float(fb.cell_losses_[1, 0]) == pytest.approx(L01, abs=1e-7)  # [z, y]
     assert float(fb.cell_losses_[0, 0]) == pytest.approx(L00, abs=1e-7)
     assert fb.lambda_.tolist() == pytest.approx([1 / 3, 1 / 4 + 0.01], abs=1e-7)
 
@@ -65,7 +68,7 @@ def test_dp_step_by_hand():
     sp = lambda x: math.log1p(math.exp(-x))  # noqa: E731
     L11, L10 = sp(0.0) / 2, (sp(2.0) + sp(1.0)) / 5
     L01, L00 = sp(0.5) / 2, (sp(-1.0) + sp(-2.0) + sp(-0.5)) / 5
-    assert fb.cell_losses_.flatten().tolist() == pytest.approx([L00, L01, L10, L11], abs=1e-7)
+    assert fb.cell_losses_.flatten().tolist() == pytest.approx([L00, L10, L01, L11], abs=1e-7)  # [z, y]
     # |L11 - L10| = 0.259 < |L01 - L00| = 0.646: lambda_2 moves; L01 < L00 -> +alpha (sign reversed)
     assert fb.lambda_.tolist() == pytest.approx([1 / 3, 1 / 4 + 0.01], abs=1e-7)
     # logits -3x: L11 = sp(0)/2 = 0.347, L10 = (sp(-6) + sp(-3))/5 = 1.810, L01 = sp(-1.5)/2 = 0.851,
@@ -73,7 +76,7 @@ def test_dp_step_by_hand():
     fb.on_epoch_end(1, Scaled(-3.0))
     L11, L10 = sp(0.0) / 2, (sp(-6.0) + sp(-3.0)) / 5
     L01, L00 = sp(-1.5) / 2, (sp(3.0) + sp(6.0) + sp(1.5)) / 5
-    assert fb.cell_losses_.flatten().tolist() == pytest.approx([L00, L01, L10, L11], abs=1e-7)
+    assert fb.cell_losses_.flatten().tolist() == pytest.approx([L00, L10, L01, L11], abs=1e-7)
     assert fb.lambda_.tolist() == pytest.approx([1 / 3 - 0.01, 1 / 4 + 0.01], abs=1e-7)
 
 
@@ -99,7 +102,7 @@ def test_several_steps_match_the_reference_rule(target):
     for epoch in range(1, 6):
         with torch.no_grad():
             model.linear.weight.add_(0.5)
-        L = fb.cell_losses(model).tolist()
+        L = fb.cell_losses(model).T.tolist()  # group-major [z, y] -> the reference's L[y][z]
         fb.on_epoch_end(epoch, model)
         lam = _reference_step(lam, L, target, 0.3)
         assert fb.lambda_.tolist() == pytest.approx(lam, abs=1e-6)
@@ -110,12 +113,12 @@ def test_epoch_composition_follows_the_lambdas():
     fb = FairBatch(target="eqodds").setup(data, generator=torch.Generator().manual_seed(0))
     fb.lambda_ = torch.tensor([0.9, 0.05])
     sizes = fb.epoch_cell_sizes()
-    n = torch.bincount(data.y * 2 + data.group, minlength=4).view(2, 2)
-    n1, n0 = int(n[1].sum()), int(n[0].sum())
-    assert sizes.tolist() == [[n0 - round(0.05 * n0), round(0.05 * n0)], [n1 - round(0.9 * n1), round(0.9 * n1)]]
+    n = torch.bincount(data.group * 2 + data.y, minlength=4).view(2, 2)  # [z, y]
+    n1, n0 = int(n[:, 1].sum()), int(n[:, 0].sum())
+    assert sizes.tolist() == [[n0 - round(0.05 * n0), n1 - round(0.9 * n1)], [round(0.05 * n0), round(0.9 * n1)]]
     drawn = torch.tensor(list(fb.sampler()))
     assert len(drawn) == len(data)
-    got = torch.bincount(data.y[drawn] * 2 + data.group[drawn], minlength=4).view(2, 2)
+    got = torch.bincount(data.group[drawn] * 2 + data.y[drawn], minlength=4).view(2, 2)
     assert torch.equal(got, sizes)
     # an over-drawn cell cycles through its members: each appears floor or ceil(m / n_c) times
     cell = (data.y == 1) & (data.group == 1)
@@ -124,7 +127,7 @@ def test_epoch_composition_follows_the_lambdas():
     assert m > n_c and set(reps.tolist()) <= {m // n_c, -(-m // n_c)}
     eo = FairBatch(target="eo").setup(data)
     eo.lambda_ = torch.tensor([0.5, 0.0])
-    assert eo.epoch_cell_sizes()[0].tolist() == n[0].tolist()  # y = 0 keeps its natural mix
+    assert eo.epoch_cell_sizes()[:, 0].tolist() == n[:, 0].tolist()  # y = 0 keeps its natural mix
 
 
 def test_trains_restores_mode_and_counts_adjustments():

@@ -117,7 +117,7 @@ def test_bad_arguments(data, stage1):
         JTT(up_weight=-3).identify_errors(stage1, data)
     with pytest.raises(ValueError, match=r"Expected `up_weight` to be an integer number of extra copies with mode='upsample', but got 2.5"):
         JTT(up_weight=2.5).identify_errors(stage1, data)
-    with pytest.raises(ValueError, match=r"Expected `mode` to be one of 'upsample', 'upweight', but got 'both'"):
+    with pytest.raises(ValueError, match=r"Expected `mode` to be one of 'upweight', 'upsample', but got 'both'"):
         JTT(mode="both").identify_errors(stage1, data)
     jtt = JTT().identify_errors(stage1, data)
     with pytest.raises(ValueError, match=r"Expected `train` to be the 400 samples the error set was identified on, but got 100 samples"):

@@ -103,7 +103,7 @@ def test_loss_weights_vs_sampler_and_ess(data):
     assert float(rw.effective_sample_size_) == pytest.approx(ess)
     assert ess == pytest.approx(float(w.sum()) ** 2 / float((w * w).sum()), rel=1e-6)
     assert 0 < ess < len(data)
-    sampled = Reweighing(sampling=True).setup(data, generator=torch.Generator().manual_seed(0))
+    sampled = Reweighing(mode="upsample").setup(data, generator=torch.Generator().manual_seed(0))
     sampler = sampled.sampler()
     assert torch.allclose(sampler.weights, w.double(), atol=1e-6) and sampler.replacement
     # the sampled loss is unweighted; the loss-weight mode returns the weights by index
@@ -122,7 +122,7 @@ def test_reweighing_trains(data):
     model = LogisticRegression(2, seed=0)
     hist = fit(model, data, strategy=Reweighing(), epochs=2, progress=False)
     assert hist.last("effective_sample_size") == pytest.approx(float(Reweighing().setup(data).effective_sample_size_))
-    hist_s = fit(LogisticRegression(2, seed=0), data, strategy=Reweighing(sampling=True), epochs=2,
+    hist_s = fit(LogisticRegression(2, seed=0), data, strategy=Reweighing(mode="upsample"), epochs=2,
                  progress=False)
     assert torch.isfinite(torch.tensor(hist_s.frame["train_loss"].to_numpy())).all()
 
@@ -132,8 +132,8 @@ def test_bad_arguments(data):
         Reweighing(attributes="race").setup(data)
     with pytest.raises(ValueError, match=r"Expected `clip` to be a positive number or None, but got 0"):
         Reweighing(clip=0).setup(data)
-    with pytest.raises(TypeError, match=r"Expected `sampling` to be a bool, but got 'yes'"):
-        Reweighing(sampling="yes").setup(data)
+    with pytest.raises(ValueError, match=r"Expected `mode` to be one of 'upweight', 'upsample', but got 'yes'"):
+        Reweighing(mode="yes").setup(data)
     with pytest.raises(ValueError, match=r"Expected `y` to be binary labels in \{0, 1\}, but got values \[0, 1, 2\]"):
         reweighing_weights(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match=r"inconsistent numbers of samples"):

@@ -99,7 +99,7 @@ def test_reweighing_weights_vs_its_sampler_same_expected_gradient(data):
     grads = _per_sample_grads(data, theta)
     rw = Reweighing().setup(data)
     w = rw.sample_weights_.double()
-    probs = Reweighing(sampling=True).setup(data).sampler().weights
+    probs = Reweighing(mode="upsample").setup(data).sampler().weights
     assert torch.allclose((w[:, None] * grads).mean(0), ((probs / probs.sum())[:, None] * grads).sum(0),
                           atol=1e-7)
 

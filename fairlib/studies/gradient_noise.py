@@ -257,7 +257,7 @@ def draw_scheme(strategy: WeightingStrategy, train: Any) -> DrawScheme:
     The strategy is set up on ``train`` (as :func:`fairlib.train.fit` does); a
     temperature schedule is read at its start. Supported are the static strategies:
     :class:`~fairlib.weighting.ERM`, :class:`~fairlib.weighting.Reweighing` (as loss
-    weights or, with ``sampling=True``, as a sampler),
+    weights or, with ``mode="upsample"``, as a sampler),
     :class:`~fairlib.weighting.GroupUpweighting` and
     :class:`~fairlib.weighting.GroupBalancedSampling`.
 
@@ -306,7 +306,7 @@ def draw_scheme(strategy: WeightingStrategy, train: Any) -> DrawScheme:
         return DrawScheme(p, torch.ones_like(p), True)
     if isinstance(strategy, Reweighing):
         w = strategy.sample_weights_.to(torch.float64)
-        if strategy.sampling:
+        if strategy.mode == "upsample":
             return DrawScheme(w / w.sum(), torch.ones_like(w), True)
         return DrawScheme.uniform(n, weights=w)
     ones = torch.ones(n, dtype=torch.float64, device=train.device)

@@ -12,10 +12,22 @@ Every strategy is passed to :func:`fairlib.train.fit` as ``strategy=...``:
 - :class:`KLDRO`: ``softmax(loss / tau)`` per batch.
 - :class:`FEBS`, :class:`FIS`: per-group loss scaling from FairSeg / FairVision.
 - :class:`L2RW`, :class:`FORML`: meta-learned weights against a held-out set.
+
+Every strategy is a scikit-learn-like estimator: the constructor only stores its
+arguments (all but the first keyword-only), :meth:`WeightingStrategy.get_params` /
+:meth:`WeightingStrategy.set_params` read and set them, :func:`clone` makes an unfitted
+copy, and :func:`check_strategy` runs the common checks of the protocol. The shared
+keywords are ``mode={"upweight", "upsample"}`` where a strategy can act through loss
+weights or a sampler (:class:`Reweighing`, :class:`JTT`; the class itself fixes it for
+:class:`GroupUpweighting` / :class:`GroupBalancedSampling`) and
+``groups={"group", "group_label"}`` where it picks the cells it weighs
+(:class:`GroupUpweighting`, :class:`GroupBalancedSampling`, :class:`GroupDRO`,
+:class:`FEBS`, :class:`FIS`). Tables over cells are group-major, ``[group, label]``.
 """
 
 from ._common import effective_sample_size
-from .base import ERM, Batch, WeightingStrategy
+from .base import ERM, Batch, WeightingStrategy, clone
+from .checks import StrategyCheckError, check_strategy
 from .fairbatch import FairBatch
 from .febs_fis import FEBS, FIS, wasserstein2_to_pooled
 from .forml import FORML
@@ -47,7 +59,10 @@ __all__ = [
     "GroupUpweighting",
     "JTTRun",
     "Reweighing",
+    "StrategyCheckError",
     "WeightingStrategy",
+    "check_strategy",
+    "clone",
     "effective_sample_size",
     "reweighing_weights",
     "temperature_probabilities",

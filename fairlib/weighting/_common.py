@@ -18,8 +18,14 @@ from torch.utils.data import DataLoader, Sampler
 
 from .._validation import MSG_CHOICE, MSG_TYPE
 
+#: ``groups=``: the cells a strategy weighs or balances, the categories of the active
+#: attribute (``"group"``) or its (group, label) pairs (``"group_label"``, code ``2 g + y``).
 GroupsMode = Literal["group", "group_label"]
 GROUP_MODES = ("group", "group_label")
+#: ``mode=``: the same target reached as loss weights (uniform shuffling) or as a sampler
+#: (unweighted loss), for the strategies that can do both.
+SamplingMode = Literal["upweight", "upsample"]
+SAMPLING_MODES = ("upweight", "upsample")
 
 
 # -- argument checks (setup time, host side) ------------------------------------------------

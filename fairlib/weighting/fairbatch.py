@@ -30,6 +30,11 @@ Differences from the reference code, all documented choices of fairlib:
 The first adjustment happens in :meth:`setup` from the initial model, the next ones in
 :meth:`on_epoch_end`, so epoch ``k`` is drawn with the lambdas after ``k`` adjustments, as
 in the reference, which adjusts at the start of every epoch.
+
+**Index order.** The paper writes cells label first (``L_yz``); fairlib's tables are
+group-major like every other strategy's (Reweighing's ``cell_weights_[a, y]``, the
+``2 g + y`` cell codes), so ``cell_losses_[z, y]`` holds the paper's ``L_yz``. Only
+``lambda_`` keeps the paper's order, ``[lambda_1, lambda_2]`` (for ``y = 1``, then ``y = 0``).
 """
 
 from __future__ import annotations
@@ -74,11 +79,12 @@ class FairBatch(WeightingStrategy):
     ----------
     lambda_ : torch.Tensor
         ``[lambda_1, lambda_2]`` on the device: share of group 1 among the ``y = 1`` and
-        the ``y = 0`` draws.
+        the ``y = 0`` draws (the paper's order, by label).
     cell_losses_ : torch.Tensor
-        ``[2, 2]`` losses ``L[y, z]`` of the last adjustment.
+        ``[2, 2]`` losses of the last adjustment, group-major: ``cell_losses_[z, y]`` is
+        the paper's ``L_yz``.
     cell_counts_ : torch.Tensor
-        ``[2, 2]`` training counts ``n[y, z]``.
+        ``[2, 2]`` training counts, group-major ``n[z, y]``.
 
     Examples
     --------
@@ -92,7 +98,8 @@ class FairBatch(WeightingStrategy):
     (torch.Size([2]), 2)
     """
 
-    def __init__(self, target: Literal["eo", "eqodds", "dp"] = "eo", alpha: float = 0.005) -> None:
+    def __init__(self, target: Literal["eo", "eqodds", "dp"] = "eo", *,
+                 alpha: float = 0.005) -> None:
         self.target = target
         self.alpha = alpha
 
@@ -112,30 +119,35 @@ class FairBatch(WeightingStrategy):
                 got=f"{train.n_groups} groups {tuple(train.group_categories)}"))
         y = train.y.to(torch.int64).cpu()
         z = train.group.to(torch.int64).cpu()
-        counts = torch.bincount(y * 2 + z, minlength=4).view(2, 2)  # [y, z]
+        counts = torch.bincount(z * 2 + y, minlength=4).view(2, 2)  # [z, y]
         empty = [f"(y={a}, {train.group_categories[b]!r})"
-                 for a, b in torch.nonzero(counts == 0).tolist()]
+                 for a, b in torch.nonzero(counts.T == 0).tolist()]
         if empty:
             raise ValueError(MSG_TYPE.format(
                 name="train", expected="samples in all four (label, group) cells for FairBatch",
                 got="no samples in " + ", ".join(empty)))
         self.cell_counts_ = counts.to(self.device_)
-        self._cells = [[torch.nonzero((y == a) & (z == b)).flatten() for b in (0, 1)]
-                       for a in (0, 1)]
+        # member rows of each cell, [z][y]
+        self._cells = [[torch.nonzero((z == b) & (y == a)).flatten() for a in (0, 1)]
+                       for b in (0, 1)]
         self._train = train
         self._generator = make_generator(generator)
         c = counts.to(torch.float64)
-        self.lambda_ = torch.stack([c[1, 1] / c[1].sum(), c[0, 1] / c[0].sum()]).to(self.device_)
+        self.lambda_ = torch.stack([c[1, 1] / c[:, 1].sum(),
+                                    c[1, 0] / c[:, 0].sum()]).to(self.device_)
         self.cell_losses_ = torch.full((2, 2), float("nan"), dtype=torch.float64,
                                        device=self.device_)
         self._y = y.to(self.device_)
-        self._cell = (y * 2 + z).to(self.device_)
+        self._cell = (z * 2 + y).to(self.device_)
         if model is not None:
             self._adjust(model)
         return self
 
     def cell_losses(self, model: nn.Module) -> torch.Tensor:
-        """``L[y, z]`` on the training set (FairBatch's definition for the target); device ops."""
+        """Losses ``[z, y]`` on the training set (FairBatch's definition for the target).
+
+        Group-major: entry ``[z, y]`` is the paper's ``L_yz``. Device ops only.
+        """
         logits = model_logits(model, self._train, self.device_).to(torch.float64)
         if self.target == "dp":
             losses = F.softplus(-logits)  # BCE against the all-ones target
@@ -146,20 +158,20 @@ class FairBatch(WeightingStrategy):
         sums.index_add_(0, self._cell, losses)
         counts = self.cell_counts_.to(torch.float64)
         # DP divides by the group size n_z, the other targets by the cell size n_yz
-        denom = counts.sum(0, keepdim=True).expand(2, 2) if self.target == "dp" else counts
+        denom = counts.sum(1, keepdim=True).expand(2, 2) if self.target == "dp" else counts
         return sums.view(2, 2) / denom
 
     def _adjust(self, model: nn.Module) -> None:
-        L = self.cell_losses(model)
+        L = self.cell_losses(model)  # [z, y]: L[z, y] is the paper's L_yz
         a = float(self.alpha)
-        step1 = torch.where(L[1, 1] > L[1, 0], a, -a)
+        step1 = torch.where(L[1, 1] > L[0, 1], a, -a)  # L_11 > L_10
         if self.target == "eo":
             delta = torch.stack([step1, torch.zeros_like(step1)])
         else:
-            step2 = torch.where(L[0, 1] > L[0, 0], a, -a)
+            step2 = torch.where(L[1, 0] > L[0, 0], a, -a)  # L_01 > L_00
             if self.target == "dp":
                 step2 = -step2
-            first = (L[1, 1] - L[1, 0]).abs() > (L[0, 1] - L[0, 0]).abs()
+            first = (L[1, 1] - L[0, 1]).abs() > (L[1, 0] - L[0, 0]).abs()
             delta = torch.stack([torch.where(first, step1, 0.0), torch.where(first, 0.0, step2)])
         self.lambda_ = (self.lambda_ + delta.to(self.lambda_.dtype)).clamp(0.0, 1.0)
         self.cell_losses_ = L
@@ -169,23 +181,23 @@ class FairBatch(WeightingStrategy):
         self._adjust(model)
 
     def epoch_cell_sizes(self) -> torch.Tensor:
-        """Draws per cell ``[y, z]`` in the next epoch (reads ``lambda_``: once per epoch)."""
+        """Draws per cell ``[z, y]`` in the next epoch (reads ``lambda_``: once per epoch)."""
         lam1, lam2 = self.lambda_.tolist()
-        n = self.cell_counts_.cpu().tolist()
-        n1, n0 = n[1][0] + n[1][1], n[0][0] + n[0][1]
+        n = self.cell_counts_.cpu().tolist()  # n[z][y]
+        n1, n0 = n[0][1] + n[1][1], n[0][0] + n[1][0]
         m11 = round(lam1 * n1)
         if self.target == "eo":
-            m01 = n[0][1]
+            m01 = n[1][0]
         else:
             m01 = round(lam2 * n0)
-        return torch.tensor([[n0 - m01, m01], [n1 - m11, m11]])
+        return torch.tensor([[n0 - m01, n1 - m11], [m01, m11]])
 
     def _draw(self, n_total: int) -> list[int]:
         sizes = self.epoch_cell_sizes()
         parts = []
-        for a in (0, 1):
+        for a in (0, 1):  # label-major draw order, as before: same draws for a seed
             for b in (0, 1):
-                m, idx = int(sizes[a, b]), self._cells[a][b]
+                m, idx = int(sizes[b, a]), self._cells[b][a]
                 if m == 0:
                     continue
                 reps = -(-m // len(idx))
@@ -203,5 +215,5 @@ class FairBatch(WeightingStrategy):
         return torch.ones_like(losses)
 
     def diagnostics(self) -> dict[str, torch.Tensor]:
-        """``lambda`` and the per-cell ``cell_losses`` ``[y, z]`` behind the last update."""
+        """``lambda`` and the per-cell ``cell_losses`` ``[z, y]`` behind the last update."""
         return {"lambda": self.lambda_, "cell_losses": self.cell_losses_}

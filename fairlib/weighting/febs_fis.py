@@ -221,7 +221,7 @@ class FIS(ESSTracker, WeightingStrategy):
     tensor([0.5000, 1.5000])
     """
 
-    def __init__(self, c: float = 0.5, T: float = 1.0, *, groups: GroupsMode = "group") -> None:
+    def __init__(self, c: float = 0.5, *, T: float = 1.0, groups: GroupsMode = "group") -> None:
         self.c = c
         self.T = T
         self.groups = groups

@@ -54,7 +54,10 @@ class FORML(WeightingStrategy):
     meta_batch_size : int, optional
         Held-out rows per step; default as many as the training batch.
     stratified : bool, default True
-        Draw held-out batches stratified by (group, label).
+        Draw held-out batches stratified by the (group, label) cells of the held-out set.
+        It only decides how held-out rows are drawn, not which cells a weight or the
+        meta-objective uses (those are fixed by ``meta_objective``), so it stays a switch
+        rather than a ``groups=`` choice.
     method : {"auto", "double_backward", "per_example"}
         Double backward, or the exact closed form with per-example gradients (for
         models without BatchNorm or dropout). ``"auto"`` takes double backward, which

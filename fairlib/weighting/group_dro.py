@@ -82,7 +82,7 @@ class GroupDRO(WeightingStrategy):
     4
     """
 
-    def __init__(self, eta_q: float = 0.01, adj_C: float = 0.0, *,
+    def __init__(self, eta_q: float = 0.01, *, adj_C: float = 0.0,
                  groups: GroupsMode = "group_label") -> None:
         self.eta_q = eta_q
         self.adj_C = adj_C

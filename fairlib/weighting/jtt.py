@@ -22,7 +22,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,7 +30,9 @@ from torch.utils.data import Sampler
 
 from .._validation import MSG_TYPE
 from ._common import (
+    SAMPLING_MODES,
     EpochSampler,
+    SamplingMode,
     check_choice,
     check_number,
     check_train,
@@ -40,8 +42,6 @@ from ._common import (
 from .base import Batch, WeightingStrategy
 
 __all__ = ["JTT", "JTTRun", "train_twice"]
-
-MODES = ("upsample", "upweight")
 
 
 class JTT(WeightingStrategy):
@@ -91,14 +91,13 @@ class JTT(WeightingStrategy):
     """
 
     def __init__(self, up_weight: float = -1, *,
-                 mode: Literal["upsample", "upweight"] = "upsample",
-                 threshold: float = 0.5) -> None:
+                 mode: SamplingMode = "upsample", threshold: float = 0.5) -> None:
         self.up_weight = up_weight
         self.mode = mode
         self.threshold = threshold
 
     def _check_args(self) -> None:
-        check_choice("mode", self.mode, MODES)
+        check_choice("mode", self.mode, SAMPLING_MODES)
         check_number("threshold", self.threshold, low=0.0, high=1.0,
                      expected="a probability in [0, 1]")
         if self.up_weight != -1:
@@ -222,7 +221,7 @@ def train_twice(
     *,
     stage1_epochs: int,
     up_weight: float = -1,
-    mode: Literal["upsample", "upweight"] = "upsample",
+    mode: SamplingMode = "upsample",
     stage1_kwargs: dict[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> JTTRun:

@@ -10,6 +10,9 @@ from torch import nn
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
 
+__all__ = ["L2RW"]
+
+
 class L2RW(WeightingStrategy):
     """Per-step weights from a one-step lookahead evaluated at zero weights.
 
@@ -33,7 +36,10 @@ class L2RW(WeightingStrategy):
         (exact for models without BatchNorm or dropout). ``"auto"`` takes double
         backward, which reuses the training loop's forward pass and measured faster.
     stratified : bool, default True
-        Draw held-out batches stratified by (group, label).
+        Draw held-out batches stratified by the (group, label) cells of the held-out set.
+        It only decides how held-out rows are drawn, not which cells a weight or the
+        meta-objective uses (those are fixed by ``meta_objective``), so it stays a switch
+        rather than a ``groups=`` choice.
     gap_weight : float, default 1.0
         Weight of the fairness gap in ``"eo_gap"``/``"dp_gap"`` objectives.
 
@@ -51,8 +57,8 @@ class L2RW(WeightingStrategy):
 
     requires_meta = True
 
-    def __init__(self, meta_batch_size: int | None = None, meta_objective: str = "mean", method: str = "auto",
-                 stratified: bool = True, gap_weight: float = 1.0) -> None:
+    def __init__(self, meta_batch_size: int | None = None, *, meta_objective: str = "mean",
+                 method: str = "auto", stratified: bool = True, gap_weight: float = 1.0) -> None:
         self.meta_batch_size = meta_batch_size
         self.meta_objective = meta_objective
         self.method = method

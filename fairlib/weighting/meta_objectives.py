@@ -18,7 +18,8 @@ OBJECTIVES = ("mean", "group_balanced", "worst_group", "eo_gap", "dp_gap")
 
 def _cell_means(values: torch.Tensor, cells: torch.Tensor, n_cells: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean of ``values`` per cell and a mask of the cells present."""
-    one_hot = F.one_hot(cells, n_cells).to(values.dtype)  # [M, C]
+    # not F.one_hot: it reads the largest code back to the host to check it
+    one_hot = (cells[:, None] == torch.arange(n_cells, device=cells.device)).to(values.dtype)  # [M, C]
     counts = one_hot.sum(0)
     sums = values @ one_hot
     present = counts > 0

@@ -23,7 +23,15 @@ from torch import nn
 from torch.utils.data import Sampler, WeightedRandomSampler
 
 from .._validation import MSG_TYPE, as_weights, check_lengths, to_tensor
-from ._common import check_number, check_train, effective_sample_size, make_generator
+from ._common import (
+    SAMPLING_MODES,
+    SamplingMode,
+    check_choice,
+    check_number,
+    check_train,
+    effective_sample_size,
+    make_generator,
+)
 from .base import Batch, WeightingStrategy
 
 __all__ = ["Reweighing", "reweighing_weights"]
@@ -157,6 +165,15 @@ def reweighing_weights(
     return w
 
 
+def _sampling_to_mode(sampling: Any) -> Any:
+    """The deprecated ``sampling`` flag as a ``mode`` (other values pass through to setup)."""
+    if sampling is True:
+        return "upsample"
+    if sampling is False:
+        return "upweight"
+    return sampling
+
+
 class Reweighing(WeightingStrategy):
     """Kamiran-Calders reweighing as loss weights or as a weighted sampler.
 
@@ -168,15 +185,20 @@ class Reweighing(WeightingStrategy):
     ----------
     attributes : str or sequence of str, optional
         Sensitive attributes of the training set to reweigh over; several mean their
-        intersection. Default: the dataset's active attribute (``train.group``).
-    sampling : bool, default False
-        ``False``: the weights multiply the loss (uniform shuffling). ``True``: the
-        loader draws ``N`` samples per epoch with replacement with probabilities
-        proportional to the weights (``WeightedRandomSampler``) and the loss is
-        unweighted. Both give the same gradient in expectation; sampling has lower
-        variance (methods.md §9).
+        intersection. Default: the dataset's active attribute (``train.group``). The
+        cells are always (group, label) pairs: the factor ``W(a, y)`` is defined on them,
+        so there is no ``groups=`` choice here.
+    mode : {"upweight", "upsample"}, default "upweight"
+        ``"upweight"``: the weights multiply the loss (uniform shuffling).
+        ``"upsample"``: the loader draws ``N`` samples per epoch with replacement with
+        probabilities proportional to the weights (``WeightedRandomSampler``) and the
+        loss is unweighted. Both give the same gradient in expectation; sampling has
+        lower variance (methods.md §9).
     clip : float, optional
         Upper bound on the factor ``W(a, y)`` before the mean-1 normalisation.
+    **deprecated
+        ``sampling`` (bool): deprecated spelling of ``mode`` (``sampling=True`` is
+        ``mode="upsample"``); accepted with a ``FutureWarning``.
 
     Attributes
     ----------
@@ -205,11 +227,23 @@ class Reweighing(WeightingStrategy):
     [0.3975, 0.3975]
     """
 
-    def __init__(self, attributes: str | Sequence[str] | None = None, *, sampling: bool = False,
-                 clip: float | None = None) -> None:
+    _deprecated_params = {"sampling": ("mode", _sampling_to_mode)}
+
+    def __init__(self, attributes: str | Sequence[str] | None = None, *,
+                 mode: SamplingMode = "upweight", clip: float | None = None,
+                 **deprecated: Any) -> None:
         self.attributes = attributes
-        self.sampling = sampling
+        self.mode = mode
         self.clip = clip
+        if deprecated:
+            self._apply_deprecated(deprecated)
+
+    @property
+    def sampling(self) -> bool:
+        """Deprecated: ``mode == "upsample"`` (read-only; use :attr:`mode`)."""
+        warnings.warn("Reweighing: `sampling` is deprecated and will be removed; use `mode` "
+                      "instead (`sampling` is `mode == 'upsample'`).", FutureWarning, stacklevel=2)
+        return self.mode == "upsample"
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
@@ -217,9 +251,7 @@ class Reweighing(WeightingStrategy):
         """Validate the arguments and compute the weights of every training sample."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "Reweighing")
-        if not isinstance(self.sampling, bool):
-            raise TypeError(MSG_TYPE.format(name="sampling", expected="a bool",
-                                            got=repr(self.sampling)))
+        check_choice("mode", self.mode, SAMPLING_MODES)
         if self.clip is not None:
             check_number("clip", self.clip, low=0.0, low_open=True, allow_inf=True,
                          expected="a positive number or None")
@@ -260,16 +292,16 @@ class Reweighing(WeightingStrategy):
         return codes, names
 
     def sampler(self) -> Sampler | None:
-        """A ``WeightedRandomSampler`` over the weights when ``sampling=True``, else None."""
-        if not self.sampling:
+        """A ``WeightedRandomSampler`` over the weights when ``mode="upsample"``, else None."""
+        if self.mode != "upsample":
             return None
         return WeightedRandomSampler(self.sample_weights_.detach().to("cpu", torch.float64),
                                      num_samples=len(self.sample_weights_), replacement=True,
                                      generator=self._generator)
 
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
-        """The precomputed weights of the batch's samples (ones when sampling)."""
-        if self.sampling:
+        """The precomputed weights of the batch's samples (ones with ``mode="upsample"``)."""
+        if self.mode == "upsample":
             return torch.ones_like(losses)
         return self.sample_weights_[batch.index].to(losses.dtype)
 

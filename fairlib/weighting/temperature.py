@@ -24,8 +24,8 @@ Groups with no training sample get probability 0 (and a warning naming them).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -36,6 +36,7 @@ from ._common import (
     GROUP_MODES,
     EpochSampler,
     GroupsMode,
+    SamplingMode,
     cell_codes,
     cell_names,
     check_choice,
@@ -56,6 +57,8 @@ class Cooldown:
 
     The paper's Cooldown uses ``tau = 5`` and then ``tau = 1`` from half-way through
     training; a decreasing schedule beat an increasing one there.
+
+    Every field after ``tau`` is keyword-only.
 
     Parameters
     ----------
@@ -80,6 +83,7 @@ class Cooldown:
     """
 
     tau: float = 5.0
+    _: KW_ONLY
     switch_at: int = 1
     final_tau: float = 1.0
     unit: Literal["epoch", "step"] = "epoch"
@@ -148,7 +152,16 @@ def temperature_probabilities(counts: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 class _GroupTemperature(WeightingStrategy):
-    """Shared state of the two temperature strategies: group codes, counts, schedule."""
+    """Both temperature strategies: group codes, counts, schedule, weights and sampler.
+
+    ``mode`` selects how the target shares are reached: ``"upweight"`` (loss weights
+    ``w_g``, uniform shuffling) or ``"upsample"`` (a sampler, unweighted loss). It is
+    fixed by the public subclass, whose name says which one it is, rather than being a
+    constructor argument: ``GroupUpweighting(mode="upsample")`` would contradict itself.
+    """
+
+    #: ``"upweight"`` or ``"upsample"``: fixed by each subclass, not a parameter.
+    mode: ClassVar[SamplingMode]
 
     def __init__(self, tau: float | Cooldown = math.inf, *,
                  groups: GroupsMode = "group_label") -> None:
@@ -174,6 +187,7 @@ class _GroupTemperature(WeightingStrategy):
         self._codes = codes
         self._n = len(train)
         self._cache: tuple[float, torch.Tensor] | None = None
+        self._generator = make_generator(generator)
         self.epochs_done_ = 0
         self.steps_done_ = 0
         return self
@@ -190,6 +204,34 @@ class _GroupTemperature(WeightingStrategy):
         if self._cache is None or self._cache[0] != tau:
             self._cache = (tau, _probabilities(self.group_counts_, tau))
         return self._cache[1]
+
+    def group_weights(self, tau: float | None = None) -> torch.Tensor:
+        """``w_g = p(g; tau) N / n_g`` (0 for empty groups), on the device."""
+        p = self.group_probabilities(tau)
+        return torch.where(self.group_counts_ > 0, p * self._n / self.group_counts_.clamp_min(1),
+                           torch.zeros_like(p))
+
+    def sample_probabilities(self, tau: float | None = None) -> torch.Tensor:
+        """Per-sample draw probabilities ``p(g_i; tau) / n_{g_i}`` ``[N]`` (CPU, float64)."""
+        p = self.group_probabilities(tau).cpu()
+        counts = self.group_counts_.cpu().clamp_min(1).to(torch.float64)
+        return (p / counts)[self._codes]
+
+    def _draw(self, n: int) -> list[int]:
+        probs = self.sample_probabilities()
+        return torch.multinomial(probs, n, replacement=True, generator=self._generator).tolist()
+
+    def sampler(self) -> Sampler | None:
+        """``mode="upsample"``: ``N`` draws per epoch, the rest redrawn when ``tau`` switches."""
+        if self.mode != "upsample":
+            return None
+        return EpochSampler(self._draw, lambda: self._n, self.current_tau)
+
+    def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
+        """``mode="upweight"``: the weight of each sample's group; ones when upsampling."""
+        if self.mode == "upsample":
+            return torch.ones_like(losses)
+        return self.group_weights()[cell_codes(batch.y, batch.group, self.groups)].to(losses.dtype)
 
     def update(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> None:
         """Count the step (for step-based schedules)."""
@@ -212,6 +254,9 @@ class GroupUpweighting(_GroupTemperature):
     At ``tau = inf`` (the default) every group carries the same total weight: the
     classical inverse-group-frequency upweighting ("UW" in Sagawa et al.).
 
+    The ``"upweight"`` side of the pair (``mode == "upweight"``, a class attribute);
+    :class:`GroupBalancedSampling` is the ``"upsample"`` side with the same parameters.
+
     Parameters
     ----------
     tau : float or Cooldown, default math.inf
@@ -223,6 +268,8 @@ class GroupUpweighting(_GroupTemperature):
     ----------
     group_counts_ : torch.Tensor
         Training-set size of each group ``[G]``.
+    epochs_done_, steps_done_ : int
+        Completed epochs and steps (what a :class:`Cooldown` counts).
 
     Examples
     --------
@@ -238,15 +285,7 @@ class GroupUpweighting(_GroupTemperature):
     inf
     """
 
-    def group_weights(self, tau: float | None = None) -> torch.Tensor:
-        """``w_g = p(g; tau) N / n_g`` (0 for empty groups), on the device."""
-        p = self.group_probabilities(tau)
-        return torch.where(self.group_counts_ > 0, p * self._n / self.group_counts_.clamp_min(1),
-                           torch.zeros_like(p))
-
-    def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
-        """The weight of each sample's group at the current temperature."""
-        return self.group_weights()[cell_codes(batch.y, batch.group, self.groups)].to(losses.dtype)
+    mode: ClassVar[SamplingMode] = "upweight"
 
     def diagnostics(self) -> dict[str, torch.Tensor]:
         """``tau``, ``group_probabilities`` and the training set's ``effective_sample_size``."""
@@ -262,7 +301,8 @@ class GroupBalancedSampling(_GroupTemperature):
 
     The loss is unweighted; the loader's batches are balanced in expectation. Draws are
     with replacement from the generator ``fit`` passes to :meth:`setup`, so a seed
-    reproduces them.
+    reproduces them. The ``"upsample"`` side of the pair (``mode == "upsample"``, a class
+    attribute); :class:`GroupUpweighting` is the ``"upweight"`` side.
 
     Parameters
     ----------
@@ -270,6 +310,13 @@ class GroupBalancedSampling(_GroupTemperature):
         Temperature, or a :class:`Cooldown` schedule (e.g. ``Cooldown(5.0, switch_at=3)``).
     groups : {"group_label", "group"}, default "group_label"
         Balance the (group, label) cells, or the groups of the active attribute.
+
+    Attributes
+    ----------
+    group_counts_ : torch.Tensor
+        Training-set size of each group ``[G]``.
+    epochs_done_, steps_done_ : int
+        Completed epochs and steps (what a :class:`Cooldown` counts).
 
     Examples
     --------
@@ -285,23 +332,4 @@ class GroupBalancedSampling(_GroupTemperature):
     [0.54, 0.46]
     """
 
-    def sample_probabilities(self, tau: float | None = None) -> torch.Tensor:
-        """Per-sample draw probabilities ``p(g_i; tau) / n_{g_i}`` ``[N]`` (CPU, float64)."""
-        p = self.group_probabilities(tau).cpu()
-        counts = self.group_counts_.cpu().clamp_min(1).to(torch.float64)
-        return (p / counts)[self._codes]
-
-    def _draw(self, n: int) -> list[int]:
-        probs = self.sample_probabilities()
-        return torch.multinomial(probs, n, replacement=True, generator=self._generator).tolist()
-
-    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> Any:
-        """Validate, count the groups, keep the generator for the sampler."""
-        super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        self._generator = make_generator(generator)
-        return self
-
-    def sampler(self) -> Sampler:
-        """Draws ``N`` indices per epoch; redraws the rest of an epoch when ``tau`` switches."""
-        return EpochSampler(self._draw, lambda: self._n, self.current_tau)
+    mode: ClassVar[SamplingMode] = "upsample"
