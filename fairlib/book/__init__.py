@@ -7,7 +7,7 @@ Needs the ``book`` extra (papermill, jupyter-book).
 
 from .build import BuildError, BuildResult, build_book, chapter_notebooks, toc_files
 from .execute import Execution, NotebookError, run_notebook
-from .glue import read_glue
+from .glue import note, read_glue
 from .profiles import PROFILES, ParameterError, check_parameters, check_type, load_profile
 from .sweep import SweepResult, prepare_sweep, read_results, run_sweep, sweep
 
@@ -25,6 +25,7 @@ __all__ = [
     "check_type",
     "load_profile",
     "prepare_sweep",
+    "note",
     "read_glue",
     "read_results",
     "run_notebook",

@@ -136,3 +136,34 @@ def read_glue(path: str | os.PathLike[str]) -> dict[str, Any]:
         else:
             values.pop(name, None)  # the last value glued under this name is not a scalar
     return values
+
+
+def note(key: str, value: Any) -> None:
+    """Glue a number or a word for the chapter's prose, without displaying it.
+
+    Integers (Python or numpy) are glued as ``int``, strings as they are, everything else
+    as ``float``, so ``{glue:text}`key:.3f``` formats alike whatever produced the value,
+    and :func:`read_glue` reads it back as a plain scalar.
+
+    Parameters
+    ----------
+    key : str
+        The glue name the prose refers to.
+    value : int, float, str or a numpy / torch scalar
+        The value.
+
+    Examples
+    --------
+    >>> from fairlib.book import note
+    >>> note("n_rows", 6172)  # in a notebook, the prose then reads {glue:text}`n_rows:,d`
+    """
+    import numpy as np
+    from myst_nb import glue
+
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"Expected `key` to be a non-empty glue name, but got {key!r}.")
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = int(value)
+    elif not isinstance(value, str):
+        value = float(value)
+    glue(key, value, display=False)
