@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from fairlib.datasets import make_biased_classification
-from fairlib.train import MLP, LogisticRegression, fit
-from fairlib.weighting import JTT, Batch, train_twice
+from fairlib.train import MLP, LogisticRegression, fit, train_twice
+from fairlib.weighting import JTT, Batch
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from .loop import History, evaluate, fit, predict_scores, resolve_device
 from .models import MLP, LogisticRegression, SmallCNN
+from .two_stage import JTTRun, train_twice
 
-__all__ = ["MLP", "History", "LogisticRegression", "SmallCNN", "evaluate", "fit", "predict_scores",
-           "resolve_device"]
+__all__ = ["MLP", "History", "JTTRun", "LogisticRegression", "SmallCNN", "evaluate", "fit", "predict_scores",
+           "resolve_device", "train_twice"]

@@ -7,7 +7,7 @@ Every strategy is passed to :func:`fairlib.train.fit` as ``strategy=...``:
 - :class:`GroupUpweighting` vs :class:`GroupBalancedSampling`: group shares
   ``n_g^(1/tau)`` as loss weights or as a sampler, with a :class:`Cooldown` schedule.
 - :class:`GroupDRO`: online exponentiated group weights.
-- :class:`JTT`: two stages (:meth:`JTT.identify_errors`, or :func:`train_twice`).
+- :class:`JTT`: two stages (:meth:`JTT.identify_errors`, or :func:`fairlib.train.train_twice`).
 - :class:`FairBatch`: batch composition per (label, group) cell, a sampler.
 - :class:`KLDRO`: ``softmax(loss / tau)`` per batch.
 - :class:`FEBS`, :class:`FIS`: per-group loss scaling from FairSeg / FairVision.
@@ -32,7 +32,7 @@ from .fairbatch import FairBatch
 from .febs_fis import FEBS, FIS, wasserstein2_to_pooled
 from .forml import FORML
 from .group_dro import GroupDRO
-from .jtt import JTT, JTTRun, train_twice
+from .jtt import JTT
 from .kl_dro import KLDRO
 from .l2rw import L2RW
 from .reweighing import Reweighing, reweighing_weights
@@ -57,7 +57,6 @@ __all__ = [
     "GroupBalancedSampling",
     "GroupDRO",
     "GroupUpweighting",
-    "JTTRun",
     "Reweighing",
     "StrategyCheckError",
     "WeightingStrategy",
@@ -66,6 +65,5 @@ __all__ = [
     "effective_sample_size",
     "reweighing_weights",
     "temperature_probabilities",
-    "train_twice",
     "wasserstein2_to_pooled",
 ]
