@@ -33,9 +33,14 @@ MSG_MISSING = (
 MSG_CHOICE = "Expected `{name}` to be one of {choices}, but got {value!r}."
 
 
+def msg_expected(name: str, expected: str, got: object) -> str:
+    """The one message shape: ``Expected `name` to be <expected>, but got <got>.``"""
+    return MSG_TYPE.format(name=name, expected=expected, got=got)
+
+
 def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is one of the string ``choices``."""
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(MSG_CHOICE.format(name=name, choices=", ".join(map(repr, choices)), value=value))
 
 

@@ -24,6 +24,8 @@ import pandas as pd
 import torch
 from matplotlib.axes import Axes
 
+from .._validation import msg_expected
+
 __all__ = ["cell_weight_trajectories", "plot_weight_trajectories", "reweighing_cell_factors"]
 
 #: The columns :func:`plot_weight_trajectories` can draw.
@@ -33,22 +35,15 @@ _VALUE_LABELS = {
     "weight_share": "share of the total weight",
     "zero_share": "share of samples at weight 0",
 }
-MSG_EXPECTED = "Expected `{name}` to be {expected}, but got {got}."
-
-
-def _error(name: str, expected: str, got: object) -> str:
-    return MSG_EXPECTED.format(name=name, expected=expected, got=got)
-
-
 def _as_codes(x: Any, name: str) -> torch.Tensor:
     t = torch.as_tensor(x)
     if t.ndim != 1 or t.numel() == 0:
-        raise ValueError(_error(name, "a non-empty 1-d array of integer codes",
+        raise ValueError(msg_expected(name, "a non-empty 1-d array of integer codes",
                                 f"shape {tuple(t.shape)}"))
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise TypeError(_error(name, "integer codes", f"dtype {t.dtype}"))
+        raise TypeError(msg_expected(name, "integer codes", f"dtype {t.dtype}"))
     if int(t.min()) < 0:
-        raise ValueError(_error(name, "non-negative codes", f"minimum {int(t.min())}"))
+        raise ValueError(msg_expected(name, "non-negative codes", f"minimum {int(t.min())}"))
     return t.long()
 
 
@@ -57,15 +52,15 @@ def _check_cells(group: Any, y: Any,
     """Cell codes ``2 * group + y`` and the group names."""
     g, label = _as_codes(group, "group"), _as_codes(y, "y")
     if len(g) != len(label):
-        raise ValueError(_error("y", f"as long as `group` ({len(g)})", len(label)))
+        raise ValueError(msg_expected("y", f"as long as `group` ({len(g)})", len(label)))
     if int(label.max()) > 1:
-        raise ValueError(_error("y", "labels in {0, 1}", f"maximum {int(label.max())}"))
+        raise ValueError(msg_expected("y", "labels in {0, 1}", f"maximum {int(label.max())}"))
     n_groups = int(g.max()) + 1
     if group_names is None:
         return g.to(label.device) * 2 + label, [str(i) for i in range(n_groups)]
     names = [str(n) for n in group_names]
     if len(names) < n_groups:
-        raise ValueError(_error("group_names", f"at least {n_groups} names",
+        raise ValueError(msg_expected("group_names", f"at least {n_groups} names",
                                 f"{len(names)}: {names!r}"))
     return g.to(label.device) * 2 + label, names
 
@@ -81,21 +76,21 @@ def _stack_history(history: Sequence[torch.Tensor], n: int, init: float | None,
             or len(history) == 0):
         got = "an empty sequence" if isinstance(history, Sequence) and not isinstance(
             history, torch.Tensor) else type(history).__name__
-        raise ValueError(_error("history", "a non-empty list of weight tensors", got))
+        raise ValueError(msg_expected("history", "a non-empty list of weight tensors", got))
     snapshots = []
     for i, w in enumerate(history):
         w = torch.as_tensor(w)
         if w.ndim != 1 or len(w) != n:
-            raise ValueError(_error(f"history[{i}]", f"a 1-d tensor of {n} weights",
+            raise ValueError(msg_expected(f"history[{i}]", f"a 1-d tensor of {n} weights",
                                     f"shape {tuple(w.shape)}"))
         snapshots.append(w.detach().to(device, torch.float64))
     if init is not None:
         if not init > 0:
-            raise ValueError(_error("init", "a positive weight or None", repr(init)))
+            raise ValueError(msg_expected("init", "a positive weight or None", repr(init)))
         snapshots.insert(0, torch.full((n,), float(init), dtype=torch.float64, device=device))
     stacked = torch.stack(snapshots)
     if not bool(torch.isfinite(stacked).all()) or bool((stacked < 0).any()):
-        raise ValueError(_error("history", "finite, non-negative weights",
+        raise ValueError(msg_expected("history", "finite, non-negative weights",
                                 "negative or non-finite values"))
     return stacked
 
@@ -261,17 +256,17 @@ def plot_weight_trajectories(
     4
     """
     if value not in VALUES:
-        raise ValueError(_error("value", f"one of {', '.join(map(repr, VALUES))}", repr(value)))
+        raise ValueError(msg_expected("value", f"one of {', '.join(map(repr, VALUES))}", repr(value)))
     needed = {"epoch", "cell", value}
     if not isinstance(frame, pd.DataFrame) or not needed <= set(frame.columns):
         got = (f"columns {list(frame.columns)}" if isinstance(frame, pd.DataFrame)
                else type(frame).__name__)
-        raise TypeError(_error("frame", f"a DataFrame with columns {sorted(needed)} "
+        raise TypeError(msg_expected("frame", f"a DataFrame with columns {sorted(needed)} "
                                         "(see cell_weight_trajectories)", got))
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.2))
     elif not isinstance(ax, Axes):
-        raise TypeError(_error("ax", "a matplotlib Axes or None", type(ax).__name__))
+        raise TypeError(msg_expected("ax", "a matplotlib Axes or None", type(ax).__name__))
     for i, cell in enumerate(dict.fromkeys(frame["cell"])):
         rows = frame[frame["cell"] == cell]
         by_epoch = rows.groupby("epoch")[value]

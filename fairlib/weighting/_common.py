@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from .._validation import MSG_CHOICE, MSG_TYPE
+from .._validation import MSG_TYPE, check_choice  # noqa: F401  (re-exported to the strategies)
 
 #: ``groups=``: the cells a strategy weighs or balances, the categories of the active
 #: attribute (``"group"``) or its (group, label) pairs (``"group_label"``, code ``2 g + y``).
@@ -29,13 +29,6 @@ SAMPLING_MODES = ("upweight", "upsample")
 
 
 # -- argument checks (setup time, host side) ------------------------------------------------
-def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is one of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(map(repr, choices))
-        raise ValueError(MSG_CHOICE.format(name=name, choices=listed, value=value))
-
-
 def check_number(
     name: str,
     value: object,
