@@ -5,16 +5,14 @@ import torch
 
 from fairlib.studies.condensation import (
     RULES,
-    n_keep,
     select_group_balanced,
     select_random,
     select_subset,
-    select_top_weight,
     select_weight_proportional,
 )
 from fairlib.datasets import make_biased_classification
 from fairlib.train import LogisticRegression, fit
-from fairlib.weighting import FORML
+from fairlib.weighting import FORML, n_keep, select_top_weight
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ N))`` of them, the same count as :meth:`fairlib.weighting.FORML.condense`), so t
 - ``"random"``: a uniform random sample (:func:`select_random`), the baseline;
 - ``"group_balanced"``: as many rows from every group, or from every (group, label)
   cell, as their sizes allow (:func:`select_group_balanced`);
-- ``"top_weight"``: the rows with the highest learned weights (:func:`select_top_weight`);
+- ``"top_weight"``: the rows with the highest learned weights (:func:`fairlib.weighting.select_top_weight`);
 - ``"weight_proportional"``: a sample drawn with probability proportional to the learned
   weights, without replacement (:func:`select_weight_proportional`).
 
@@ -23,54 +23,18 @@ from typing import Any, Literal
 
 import torch
 
+from ..weighting.condense import MSG_WEIGHTS, check_weights, n_keep, select_top_weight
+
 __all__ = [
     "RULES",
-    "n_keep",
     "select_group_balanced",
     "select_random",
     "select_subset",
-    "select_top_weight",
     "select_weight_proportional",
 ]
 
 RULES = ("random", "group_balanced", "top_weight", "weight_proportional")
-
-MSG_FRACTION = "Expected `fraction` to be in (0, 1], but got {got!r}."
 MSG_RULE = "Expected `rule` to be one of {rules}, but got {got!r}."
-MSG_WEIGHTS = (
-    "Expected `weights` to be a 1-d tensor of {n} non-negative finite values, but got {got}."
-)
-
-
-def n_keep(n: int, fraction: float) -> int:
-    """How many of ``n`` rows a ``fraction`` keeps: ``max(1, round(fraction * n))``.
-
-    Examples
-    --------
-    >>> from fairlib.studies.condensation import n_keep
-    >>> n_keep(1000, 0.05), n_keep(10, 0.01), n_keep(7, 1.0)
-    (50, 1, 7)
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"Expected `n` to be a positive integer, but got {n!r}.")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
-        raise ValueError(MSG_FRACTION.format(got=fraction))
-    if not 0 < fraction <= 1:
-        raise ValueError(MSG_FRACTION.format(got=fraction))
-    return max(1, round(fraction * n))
-
-
-def _check_weights(weights: Any) -> torch.Tensor:
-    if not isinstance(weights, torch.Tensor) or weights.ndim != 1 or weights.numel() == 0:
-        if isinstance(weights, torch.Tensor):
-            got = f"shape {tuple(weights.shape)}"
-        else:
-            got = type(weights).__name__
-        raise ValueError(MSG_WEIGHTS.format(n="N >= 1", got=got))
-    w = weights.detach()
-    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-        raise ValueError(MSG_WEIGHTS.format(n=w.numel(), got="negative or non-finite entries"))
-    return w
 
 
 def select_random(n: int, fraction: float, *, seed: int = 0,
@@ -167,24 +131,6 @@ def select_group_balanced(groups: torch.Tensor, fraction: float, *,
     return torch.cat(picks).sort().values.to(groups.device)
 
 
-def select_top_weight(weights: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Sorted positions of the ``fraction`` of rows with the highest weights.
-
-    Ties are broken by the lower position (as :meth:`fairlib.weighting.FORML.condense`).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from fairlib.studies.condensation import select_top_weight
-    >>> select_top_weight(torch.tensor([0.5, 2.0, 1.0, 2.0, 0.0]), 0.6).tolist()
-    [1, 2, 3]
-    """
-    w = _check_weights(weights)
-    k = n_keep(w.numel(), fraction)
-    order = torch.sort(w, descending=True, stable=True).indices
-    return order[:k].sort().values
-
-
 def select_weight_proportional(weights: torch.Tensor, fraction: float, *,
                                seed: int = 0) -> torch.Tensor:
     """Sorted positions of rows drawn with probability proportional to ``weights``.
@@ -204,7 +150,7 @@ def select_weight_proportional(weights: torch.Tensor, fraction: float, *,
     >>> len(select_weight_proportional(w, 1.0, seed=0))
     5
     """
-    w = _check_weights(weights)
+    w = check_weights(weights)
     k = n_keep(w.numel(), fraction)
     gen = torch.Generator().manual_seed(seed)
     host = w.cpu().double()

@@ -27,6 +27,7 @@ weights or a sampler (:class:`Reweighing`, :class:`JTT`; the class itself fixes 
 
 from ._common import effective_sample_size
 from .base import ERM, Batch, WeightingStrategy, clone
+from .condense import n_keep, select_top_weight
 from .checks import StrategyCheckError, check_strategy
 from .fairbatch import FairBatch
 from .febs_fis import FEBS, FIS, wasserstein2_to_pooled
@@ -63,7 +64,9 @@ __all__ = [
     "check_strategy",
     "clone",
     "effective_sample_size",
+    "n_keep",
     "reweighing_weights",
+    "select_top_weight",
     "temperature_probabilities",
     "wasserstein2_to_pooled",
 ]

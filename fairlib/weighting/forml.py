@@ -24,6 +24,7 @@ from torch import nn
 
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
+from .condense import select_top_weight
 
 NORMALIZE = ("batch", "global_mean", "none")
 
@@ -183,12 +184,9 @@ class FORML(WeightingStrategy):
     def condense(self, fraction: float) -> torch.Tensor:
         """Indices of the ``fraction`` of training samples with the highest weights.
 
-        Ties are broken by the lower index, so the result is deterministic.
+        :func:`fairlib.weighting.select_top_weight` on the learned weights: ties are
+        broken by the lower index, so the result is deterministic.
         """
         if not hasattr(self, "weights_"):
             raise ValueError("Expected a trained FORML (call fit first), but `weights_` is not set.")
-        if not 0 < fraction <= 1:
-            raise ValueError(f"Expected `fraction` to be in (0, 1], but got {fraction!r}.")
-        k = max(1, round(fraction * len(self.weights_)))
-        order = torch.sort(self.weights_.detach().cpu(), descending=True, stable=True).indices
-        return order[:k].sort().values
+        return select_top_weight(self.weights_.detach().cpu(), fraction)
