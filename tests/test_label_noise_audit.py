@@ -14,9 +14,8 @@ from fairlib.studies.label_noise_audit import (
     detection_curve,
     detection_rates,
     flag_most_suspicious,
-    sample_losses,
 )
-from fairlib.train import LogisticRegression, fit, predict_scores
+from fairlib.train import LogisticRegression, fit, predict_scores, sample_losses
 from fairlib.weighting import ERM, FORML, L2RW
 
 

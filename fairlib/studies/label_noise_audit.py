@@ -12,7 +12,7 @@ equal to the share of flipped rows (the *prevalence*) and recall equal to ``frac
 Scores used in the book: learned FORML weights (low is suspicious), the mean step weight
 a per-batch method such as L2RW gave each sample (recorded by :class:`StepWeightRecorder`;
 low is suspicious), and the training loss of a plain model on the observed labels
-(:func:`sample_losses`; high is suspicious).
+(:func:`fairlib.train.sample_losses`; high is suspicious).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..weighting.base import Batch, WeightingStrategy
@@ -34,7 +33,6 @@ __all__ = [
     "detection_curve",
     "detection_rates",
     "flag_most_suspicious",
-    "sample_losses",
 ]
 
 MSG_FRACTION = "Expected `fraction` to be in (0, 1], but got {got!r}."
@@ -196,58 +194,6 @@ def detection_curve(scores: torch.Tensor, flipped: torch.Tensor, fractions: Sequ
              **detection_rates(flag_most_suspicious(scores, f, suspicious=suspicious), flipped)}
             for f in fractions]
     return pd.DataFrame(rows)
-
-
-@torch.no_grad()
-def sample_losses(model: nn.Module, data: Any, *, batch_size: int = 1024,
-                  device: str | torch.device = "cpu") -> torch.Tensor:
-    """Binary cross-entropy of ``model`` on every row of ``data`` against its (observed) labels.
-
-    The model is put in eval mode and restored afterwards. On a training set with
-    corrupted labels, a high loss marks a row whose label the model disagrees with.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Returns one logit per row.
-    data : FairDataset
-        Rows and the labels to score against.
-    batch_size : int
-        Rows per forward pass.
-    device : str or torch.device
-        Where to run the model.
-
-    Returns
-    -------
-    torch.Tensor
-        Float ``[N]`` on ``device``, in the order of ``data``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.studies.label_noise_audit import sample_losses
-    >>> from fairlib.train import LogisticRegression
-    >>> data = make_biased_classification(10, seed=0)
-    >>> model = LogisticRegression(2, seed=0)
-    >>> _ = torch.nn.init.zeros_(model.linear.weight)
-    >>> _ = torch.nn.init.zeros_(model.linear.bias)  # a constant 0 logit: loss log 2 everywhere
-    >>> sample_losses(model, data)[:3]
-    tensor([0.6931, 0.6931, 0.6931])
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        out = []
-        for start in range(0, len(data), batch_size):
-            x = data.X[start:start + batch_size].to(device)
-            y = data.y[start:start + batch_size].to(device)
-            out.append(F.binary_cross_entropy_with_logits(model(x), y.to(torch.float32),
-                                                          reduction="none"))
-        return torch.cat(out) if out else torch.zeros(0, device=device)
-    finally:
-        model.train(was_training)
 
 
 class StepWeightRecorder(WeightingStrategy):

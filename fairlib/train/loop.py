@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
+from .._inference import batched_logits
 from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
 from ..weighting import ERM, Batch, WeightingStrategy
@@ -66,35 +67,65 @@ def _index_batches(data: Any, batch_size: int, sampler: Any, generator: torch.Ge
         yield from loader
 
 
-def _batches(data: Any, batch_size: int, device: torch.device) -> Any:
-    for x, y, g, idx in _index_batches(data, batch_size, None, None):
-        yield x.to(device), y.to(device), g.to(device), idx.to(device)
+def predict_logits(model: nn.Module, data: Any, *, batch_size: int = 1024,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """Logits ``[N]`` of ``model`` on every row of ``data`` (in order).
+
+    The model runs in eval mode (restored afterwards) on ``device``, by default the
+    device of its parameters; rows are moved there batch by batch.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.train import LogisticRegression, predict_logits
+    >>> predict_logits(LogisticRegression(2, seed=0), make_biased_classification(5, seed=0)).shape
+    torch.Size([5])
+    """
+    return batched_logits(model, data, device=None if device is None else resolve_device(device),
+                          batch_size=batch_size)
 
 
-@torch.no_grad()
 def predict_scores(model: nn.Module, data: Any, *, batch_size: int = 1024,
-                   device: str | torch.device = "auto") -> torch.Tensor:
+                   device: str | torch.device | None = None) -> torch.Tensor:
     """Predicted probabilities ``P(y = 1 | x)`` for every row of ``data`` (in order).
 
-    The model is put in eval mode and restored to its previous mode afterwards.
+    ``sigmoid`` of :func:`predict_logits` (same ``device`` rule).
     """
-    device = resolve_device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        return torch.cat([torch.sigmoid(model(x)) for x, _, _, _ in _batches(data, batch_size, device)])
-    finally:
-        model.train(was_training)
+    return torch.sigmoid(predict_logits(model, data, batch_size=batch_size, device=device))
+
+
+def sample_losses(model: nn.Module, data: Any, *, batch_size: int = 1024,
+                  device: str | torch.device | None = None) -> torch.Tensor:
+    """Binary cross-entropy ``[N]`` of ``model`` on every row of ``data`` against its labels.
+
+    On a training set with corrupted labels, a high loss marks a row whose label the
+    model disagrees with. Same ``device`` rule as :func:`predict_logits`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.datasets import make_biased_classification
+    >>> from fairlib.train import LogisticRegression, sample_losses
+    >>> data = make_biased_classification(10, seed=0)
+    >>> model = LogisticRegression(2, seed=0)
+    >>> _ = torch.nn.init.zeros_(model.linear.weight)
+    >>> _ = torch.nn.init.zeros_(model.linear.bias)  # a constant 0 logit: loss log 2 everywhere
+    >>> sample_losses(model, data)[:3]
+    tensor([0.6931, 0.6931, 0.6931])
+    """
+    logits = predict_logits(model, data, batch_size=batch_size, device=device)
+    y = data.y.to(device=logits.device, dtype=logits.dtype)
+    return nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Any, *, threshold: float = 0.5, batch_size: int = 1024,
-             device: str | torch.device = "auto") -> FairnessReport:
+             device: str | torch.device | None = None) -> FairnessReport:
     """Fairness report of the model's thresholded predictions on ``data``.
 
-    Predictions are accumulated batch by batch on the device with
-    :class:`~fairlib.metrics.FairnessAccumulator`; groups are the dataset's active
-    sensitive attribute.
+    Logits come from :func:`predict_logits` (on ``device``, by default the model's) and
+    are counted on that device with :class:`~fairlib.metrics.FairnessAccumulator`; groups
+    are the dataset's active sensitive attribute.
 
     Examples
     --------
@@ -104,16 +135,11 @@ def evaluate(model: nn.Module, data: Any, *, threshold: float = 0.5, batch_size:
     >>> evaluate(LogisticRegression(2, seed=0), data).by_group["n"].sum()
     np.int64(200)
     """
-    device = resolve_device(device)
+    logits = predict_logits(model, data, batch_size=batch_size, device=device)
     acc = FairnessAccumulator(num_groups=data.n_groups, group_names=list(data.group_categories),
                               validate_args=False)
-    was_training = model.training
-    model.eval()
-    try:
-        for x, y, g, _ in _batches(data, batch_size, device):
-            acc.update(y, (torch.sigmoid(model(x)) >= threshold).long(), g)
-    finally:
-        model.train(was_training)
+    acc.update(data.y.to(logits.device), (torch.sigmoid(logits) >= threshold).long(),
+               data.group.to(logits.device))
     return acc.compute()
 
 

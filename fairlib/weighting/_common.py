@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 from .._validation import MSG_TYPE, check_choice  # noqa: F401  (re-exported to the strategies)
 
@@ -162,19 +161,6 @@ class ESSTracker:
 
 
 @torch.no_grad()
-def model_logits(model: nn.Module, data: Any, device: torch.device,
-                 batch_size: int = 1024) -> torch.Tensor:
-    """Logits of ``model`` on every row of ``data`` (in order), eval mode, mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
-        out = [model(x.to(device)) for x, *_ in loader]
-    finally:
-        model.train(was_training)
-    return torch.cat(out).reshape(-1)
-
-
 def make_generator(generator: torch.Generator | None) -> torch.Generator:
     """The fit's generator, or a CPU generator seeded with 0 when none is given."""
     return generator if generator is not None else torch.Generator().manual_seed(0)

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Sampler
 
+from .._inference import batched_logits
 from .._validation import MSG_TYPE
 from ._common import (
     EpochSampler,
@@ -53,7 +54,6 @@ from ._common import (
     check_number,
     check_train,
     make_generator,
-    model_logits,
 )
 from .base import Batch, WeightingStrategy
 
@@ -148,7 +148,7 @@ class FairBatch(WeightingStrategy):
 
         Group-major: entry ``[z, y]`` is the paper's ``L_yz``. Device ops only.
         """
-        logits = model_logits(model, self._train, self.device_).to(torch.float64)
+        logits = batched_logits(model, self._train, device=self.device_).to(torch.float64)
         if self.target == "dp":
             losses = F.softplus(-logits)  # BCE against the all-ones target
         else:

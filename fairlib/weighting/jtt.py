@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Sampler
 
+from .._inference import batched_logits
 from .._validation import MSG_TYPE
 from ._common import (
     SAMPLING_MODES,
@@ -35,7 +36,6 @@ from ._common import (
     check_number,
     check_train,
     make_generator,
-    model_logits,
 )
 from .base import Batch, WeightingStrategy
 
@@ -120,7 +120,7 @@ class JTT(WeightingStrategy):
         if device is None:
             params = list(model.parameters())
             device = params[0].device if params else "cpu"
-        logits = model_logits(model, train, torch.device(device), batch_size)
+        logits = batched_logits(model, train, device=torch.device(device), batch_size=batch_size)
         pred = torch.sigmoid(logits) >= self.threshold
         self.error_mask_ = (pred.to(torch.int64) != train.y.to(logits.device)).cpu()
         n_err = int(self.error_mask_.sum())
