@@ -10,13 +10,12 @@ from sklearn.metrics import precision_score, recall_score
 import fairlib.metrics as fm
 from fairlib.datasets import corrupt_labels, make_biased_classification
 from fairlib.studies.label_noise_audit import (
-    StepWeightRecorder,
     detection_curve,
     detection_rates,
     flag_most_suspicious,
 )
 from fairlib.train import LogisticRegression, fit, predict_scores, sample_losses
-from fairlib.weighting import ERM, FORML, L2RW
+from fairlib.weighting import ERM, FORML, L2RW, StepWeightRecorder
 
 
 def test_flags_count_ties_direction_and_nan():

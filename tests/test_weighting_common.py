@@ -53,6 +53,7 @@ VARIANTS = {
     "FIS": [dict(c=1.0, T=0.5), dict(groups="group_label")],
     "L2RW": [dict(method=m) for m in METHODS]
     + [dict(meta_objective="eo_gap", stratified=False, meta_batch_size=16)],
+    "StepWeightRecorder": [dict(strategy=L2RW()), dict(strategy=GroupDRO(eta_q=0.1))],
     "FORML": [dict(method=m, normalize=n) for m in METHODS for n in ("batch", "global_mean", "none")]
     + [dict(meta_objective=o) for o in OBJECTIVES]
     + [dict(stratified=False, meta_batch_size=8, clamp=(0.1, 3.0), init=2.0)],

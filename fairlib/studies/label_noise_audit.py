@@ -10,7 +10,7 @@ of flipped rows that were flagged; a detector that flags rows at random has prec
 equal to the share of flipped rows (the *prevalence*) and recall equal to ``fraction``.
 
 Scores used in the book: learned FORML weights (low is suspicious), the mean step weight
-a per-batch method such as L2RW gave each sample (recorded by :class:`StepWeightRecorder`;
+a per-batch method such as L2RW gave each sample (recorded by :class:`fairlib.weighting.StepWeightRecorder`;
 low is suspicious), and the training loss of a plain model on the observed labels
 (:func:`fairlib.train.sample_losses`; high is suspicious).
 """
@@ -20,16 +20,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 import torch
-from torch import nn
 
-from ..weighting.base import Batch, WeightingStrategy
 
 __all__ = [
-    "StepWeightRecorder",
     "detection_curve",
     "detection_rates",
     "flag_most_suspicious",
@@ -194,98 +191,3 @@ def detection_curve(scores: torch.Tensor, flipped: torch.Tensor, fractions: Sequ
              **detection_rates(flag_most_suspicious(scores, f, suspicious=suspicious), flipped)}
             for f in fractions]
     return pd.DataFrame(rows)
-
-
-class StepWeightRecorder(WeightingStrategy):
-    """Wrap a strategy and record, per training sample, the step weights it was given.
-
-    Per-batch methods such as :class:`~fairlib.weighting.L2RW` compute fresh weights at
-    every step and keep none; this wrapper adds them up per sample index (the dataset's
-    ``index``) so that every sample ends up with one score: its mean step weight over
-    training. Everything else (sampler, state updates, diagnostics) is delegated, and the
-    weights returned to the training loop are the wrapped strategy's, unchanged.
-
-    Parameters
-    ----------
-    strategy : WeightingStrategy
-        The strategy to record.
-
-    Attributes
-    ----------
-    weight_sum_ : torch.Tensor
-        Sum of the step weights each sample received ``[N]``.
-    count_ : torch.Tensor
-        Number of steps each sample took part in ``[N]``.
-
-    Examples
-    --------
-    >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.studies.label_noise_audit import StepWeightRecorder
-    >>> from fairlib.train import LogisticRegression, fit
-    >>> from fairlib.weighting import L2RW
-    >>> data = make_biased_classification(200, seed=0)
-    >>> meta = make_biased_classification(60, seed=1)
-    >>> rec = StepWeightRecorder(L2RW())
-    >>> _ = fit(LogisticRegression(2, seed=0), data, strategy=rec, meta=meta, epochs=2,
-    ...         batch_size=50, progress=False)
-    >>> rec.count_.unique().tolist(), rec.mean_weights().shape
-    ([2.0], torch.Size([200]))
-    """
-
-    def __init__(self, strategy: WeightingStrategy) -> None:
-        self.strategy = strategy
-
-    @property
-    def requires_meta(self) -> bool:  # type: ignore[override]
-        """Whether the wrapped strategy needs a held-out set."""
-        return bool(getattr(self.strategy, "requires_meta", False))
-
-    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
-              generator: torch.Generator | None = None) -> StepWeightRecorder:
-        """Set up the wrapped strategy and zero the per-sample records."""
-        if not isinstance(self.strategy, WeightingStrategy):
-            raise TypeError("Expected `strategy` to be a WeightingStrategy, "
-                            f"but got {type(self.strategy).__name__}.")
-        self.strategy.setup(train, meta=meta, model=model, device=device, generator=generator)
-        self.device_ = torch.device(device)
-        self.weight_sum_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
-        self.count_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
-        return self
-
-    def sampler(self) -> torch.utils.data.Sampler | None:
-        """The wrapped strategy's sampler."""
-        return self.strategy.sampler()
-
-    def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
-        """The wrapped strategy's weights, recorded per sample index."""
-        w = self.strategy.weights(batch, losses, model)
-        self.weight_sum_.index_add_(0, batch.index, w.detach().to(torch.float64))
-        self.count_.index_add_(0, batch.index, torch.ones_like(w, dtype=torch.float64))
-        return w
-
-    def update(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> None:
-        """Delegate the state update."""
-        self.strategy.update(batch, losses, model)
-
-    def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
-        """Delegate the per-epoch hook."""
-        self.strategy.on_epoch_end(epoch, model)
-
-    def diagnostics(self) -> dict[str, torch.Tensor]:
-        """The wrapped strategy's diagnostics."""
-        return self.strategy.diagnostics()
-
-    def mean_weights(self) -> torch.Tensor:
-        """Mean step weight per sample ``[N]``; NaN for samples never drawn (with a warning)."""
-        if not hasattr(self, "count_"):
-            raise ValueError(
-                "Expected a trained recorder (call fit first), but `count_` is not set.")
-        seen = self.count_ > 0
-        if not bool(seen.all()):
-            warnings.warn(f"StepWeightRecorder: {int((~seen).sum())} samples were never drawn; "
-                          "their mean weight is NaN.", UserWarning, stacklevel=2)
-        return torch.where(seen, self.weight_sum_ / self.count_.clamp(min=1), math.nan)
-
-    def __repr__(self) -> str:
-        return f"StepWeightRecorder({self.strategy!r})"

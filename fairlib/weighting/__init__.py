@@ -12,6 +12,7 @@ Every strategy is passed to :func:`fairlib.train.fit` as ``strategy=...``:
 - :class:`KLDRO`: ``softmax(loss / tau)`` per batch.
 - :class:`FEBS`, :class:`FIS`: per-group loss scaling from FairSeg / FairVision.
 - :class:`L2RW`, :class:`FORML`: meta-learned weights against a held-out set.
+- :class:`StepWeightRecorder`: wraps any strategy and records each sample's mean step weight.
 
 Every strategy is a scikit-learn-like estimator: the constructor only stores its
 arguments (all but the first keyword-only), :meth:`WeightingStrategy.get_params` /
@@ -36,6 +37,7 @@ from .group_dro import GroupDRO
 from .jtt import JTT
 from .kl_dro import KLDRO
 from .l2rw import L2RW
+from .recorder import StepWeightRecorder
 from .reweighing import Reweighing, reweighing_weights
 from .temperature import (
     Cooldown,
@@ -59,6 +61,7 @@ __all__ = [
     "GroupDRO",
     "GroupUpweighting",
     "Reweighing",
+    "StepWeightRecorder",
     "StrategyCheckError",
     "WeightingStrategy",
     "check_strategy",
