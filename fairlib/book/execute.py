@@ -84,10 +84,12 @@ def run_notebook(
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .constraints import check_constraints
     from .profiles import check_parameters
 
     source, output = Path(source), Path(output)
     check_parameters(source, overrides)
+    check_constraints(source, _used_parameters(source, overrides))
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
@@ -113,15 +115,6 @@ def run_notebook(
 
 
 def _used_parameters(source: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    import ast
+    from .sweep import notebook_defaults
 
-    from .profiles import declared_parameters
-
-    values: dict[str, Any] = {}
-    for name, info in declared_parameters(source).items():
-        try:
-            values[name] = ast.literal_eval(info.get("default", ""))
-        except (ValueError, SyntaxError):
-            values[name] = info.get("default")
-    values.update(overrides)
-    return values
+    return {**notebook_defaults(source), **overrides}

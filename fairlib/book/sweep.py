@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import MSG_TYPE
+from .constraints import check_constraints, load_constraints
 from .profiles import check_parameters, declared_parameters, load_profile, parse_value
 
 RESERVED_COLUMNS = ("run_id", "status", "seconds", "error", "notebook", "profile")
@@ -286,6 +287,7 @@ def prepare_sweep(
     ResultStore(out_dir)  # refuses a file in the way
     declared = declared_parameters(source)
     defaults = notebook_defaults(source, declared)
+    constraints = load_constraints(source.parent).get(source.stem, {})
     base = load_profile(source.parent, profile).get(source.stem, {})
     types = {name: str(info.get("inferred_type_name", "None")) for name, info in declared.items()}
     text = source.read_text()
@@ -295,6 +297,7 @@ def prepare_sweep(
         check_parameters(source, overrides, declared)
         overrides = {name: _as_declared(types[name], value) for name, value in overrides.items()}
         parameters = {**defaults, **overrides}
+        check_constraints(source, parameters, constraints)
         run_id = run_id_of(source.name, parameters, profile)
         runs.setdefault(run_id, SweepRun(run_id, str(source), str(out_dir / "runs" / f"{run_id}.ipynb"),
                                          overrides, parameters, profile, text))
