@@ -120,8 +120,11 @@ def group_means(values: torch.Tensor, codes: torch.Tensor,
     return sums / counts.clamp_min(1), counts
 
 
-def effective_sample_size(w: torch.Tensor) -> torch.Tensor:
+def effective_sample_size(w: torch.Tensor, *, counts: torch.Tensor | None = None) -> torch.Tensor:
     """Kish's effective sample size ``(sum w)^2 / sum w^2`` (a 0-d tensor on ``w``'s device).
+
+    With ``counts``, ``w[k]`` is the weight shared by ``counts[k]`` rows (a weight per
+    group): ``(sum n w)^2 / sum n w^2``, without expanding to one weight per row.
 
     Examples
     --------
@@ -131,9 +134,12 @@ def effective_sample_size(w: torch.Tensor) -> torch.Tensor:
     4.0
     >>> float(effective_sample_size(torch.tensor([4.0, 0.0, 0.0, 0.0])))
     1.0
+    >>> float(effective_sample_size(torch.tensor([1.0, 3.0]), counts=torch.tensor([3, 1])))
+    3.0
     """
     w = w.to(torch.float64) if w.dtype != torch.float64 else w
-    return w.sum() ** 2 / (w * w).sum().clamp_min(torch.finfo(w.dtype).tiny)
+    n = torch.ones_like(w) if counts is None else counts.to(device=w.device, dtype=w.dtype)
+    return (n * w).sum() ** 2 / (n * w * w).sum().clamp_min(torch.finfo(w.dtype).tiny)
 
 
 class ESSTracker:

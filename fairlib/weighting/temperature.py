@@ -42,6 +42,7 @@ from ._common import (
     check_choice,
     check_number,
     check_train,
+    effective_sample_size,
     make_generator,
     n_cells,
     warn_empty,
@@ -291,8 +292,7 @@ class GroupUpweighting(_GroupTemperature):
         """``tau``, ``group_probabilities`` and the training set's ``effective_sample_size``."""
         out = super().diagnostics()
         w = self.group_weights(float(out["tau"]))
-        n = self.group_counts_.to(w.dtype)
-        out["effective_sample_size"] = (n * w).sum() ** 2 / (n * w * w).sum()
+        out["effective_sample_size"] = effective_sample_size(w, counts=self.group_counts_).to(w.dtype)
         return out
 
 
