@@ -183,7 +183,7 @@ def test_student_edition_hides_solutions_everywhere(tmp_path):
 
 def test_profiles_file_is_valid_yaml_with_known_profiles():
     data = yaml.safe_load((ROOT / "notebooks" / "profiles.yml").read_text())
-    assert set(data) <= {"smoke", "full"}
+    assert set(data) <= {"smoke", "full", "constraints"}  # profiles, and the parameter rules
     with pytest.raises(ValueError, match="Expected `profile` to be one of 'teach', 'smoke', 'full', but got 'fast'"):
         load_profile(ROOT / "notebooks", "fast")
 
