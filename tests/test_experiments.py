@@ -204,6 +204,18 @@ def test_interrupted_study_keeps_finished_runs(tmp_path):
     assert (out["status"] == "ok").all() and _CALLS["n"] == 5  # only seeds 2 and 3 ran again
 
 
+def test_factories_from_main_are_refused_for_worker_backends(monkeypatch):
+    def tiny(*, seed, n=200):
+        return registry.get_dataset("synthetic")(seed=seed, n=n)
+
+    monkeypatch.setattr(tiny, "__module__", "__main__")  # as if defined in a notebook cell
+    register_dataset("from_main_test", tiny, replace=True)
+    spec = RunSpec("from_main_test", "logistic", "ERM", train=TRAIN)
+    with pytest.raises(ValueError, match="`dataset` to be a factory importable by 'process' workers"):
+        run_study([spec], backend="process", progress=False)
+    assert run_study([spec], backend="serial", progress=False)["status"].tolist() == ["ok"]
+
+
 def test_store_rejects_a_file_and_a_record_without_id(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")

@@ -11,7 +11,8 @@ functions (as decorators or calls); a name registered twice raises unless ``repl
 
 The process and Ray backends rebuild objects from names inside the workers, so a factory
 registered by the user must live in an importable module (not in a notebook cell) for
-those backends; the serial backend has no such restriction.
+those backends: :func:`~fairlib.experiments.run_study` refuses one defined in ``__main__``
+before running. The serial backend has no such restriction.
 """
 
 from __future__ import annotations

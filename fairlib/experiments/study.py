@@ -17,6 +17,20 @@ from .spec import RunSpec
 from .store import ResultStore
 
 
+def _check_importable(specs: list[RunSpec], backend: str) -> None:
+    """Workers rebuild factories by import: one defined in ``__main__`` (a notebook) is missing there."""
+    if backend == "serial":
+        return
+    for spec in specs:
+        for kind, factory in (("dataset", get_dataset(spec.dataset)), ("model", get_model(spec.model)),
+                              ("method", get_method(spec.method).factory)):
+            if getattr(factory, "__module__", None) == "__main__":
+                raise ValueError(MSG_TYPE.format(
+                    name=kind, expected=f"a factory importable by {backend!r} workers (defined in a module, "
+                    "not in a notebook or script's __main__), or backend='serial'",
+                    got=f"{getattr(spec, kind)!r} registered from __main__"))
+
+
 def _check_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
     specs = list(specs) if not isinstance(specs, RunSpec) else [specs]
     if not specs:
@@ -90,6 +104,7 @@ def run_study(
     """
     check_backend(backend, workers, ray_address)
     specs = _check_specs(specs)
+    _check_importable(specs, backend)
     if store is not None and not isinstance(store, ResultStore):
         store = ResultStore(store)
     finished: dict[str, dict[str, Any]] = {}
