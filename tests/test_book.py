@@ -198,3 +198,53 @@ def test_a_build_warning_fails_the_build_and_keeps_the_last_book(tmp_path, capsy
     assert status == 1
     assert "jupyter-book build failed" in err and "no_such_paper" in err
     assert (out / "html" / "index.html").read_text() == "last good book"
+
+
+def _solution_lines(notebooks: list[Path]) -> dict[str, set[str]]:
+    """Per notebook, the lines (30+ characters) of its solutions that occur nowhere else:
+    not in any notebook's text outside solutions, not even as part of a longer line."""
+    solutions: dict[str, set[str]] = {}
+    outside = []
+    for notebook in notebooks:
+        nb = nbformat.read(notebook, as_version=4)
+        inside, lines = False, set()
+        for cell in nb.cells:
+            text = cell.source if cell.cell_type == "markdown" else ""
+            inside = inside or "{solution-start}" in text
+            if inside and "{solution-start}" not in text:
+                lines |= {line.strip() for line in cell.source.splitlines() if len(line.strip()) >= 30}
+            else:
+                outside.append(cell.source)
+            if "{solution-end}" in text:
+                inside = False
+        solutions[notebook.name] = lines
+    rest = "\n".join(outside)
+    return {name: {line for line in lines if line not in rest} for name, lines in solutions.items()}
+
+
+def _plain_text(root: Path) -> str:
+    """Every file under ``root`` as text, HTML tags removed and entities decoded (so that
+    syntax-highlighted code reads as its source lines)."""
+    import html
+    import re
+
+    return "".join(html.unescape(re.sub(r"<[^>]+>", "", p.read_text(errors="ignore")))
+                   for p in root.rglob("*") if p.is_file())
+
+
+def test_real_student_edition_builds_and_holds_no_solution(tmp_path, smoke_build):
+    """`fairlib build --student` on the real book (smoke profile): it builds, and no line
+    unique to a solution reaches any output file (the same lines are found in the teacher
+    build, so the check can see them)."""
+    from fairlib.book import build_book
+
+    result = build_book(ROOT / "book", ROOT / "notebooks", profile="smoke", student=True,
+                        output=tmp_path / "_build_student", log=lambda *_: None)
+    student, teacher = _plain_text(result.html.parent), _plain_text(smoke_build.html)
+    leaked, seen = [], 0
+    for name, lines in _solution_lines(sorted((ROOT / "notebooks").glob("0*.ipynb"))).items():
+        assert lines, name  # every chapter has solutions to hide
+        seen += sum(line in teacher for line in lines)
+        leaked += [f"{name}: {line}" for line in lines if line in student]
+    assert seen > 50  # the teacher edition shows them
+    assert leaked == []
