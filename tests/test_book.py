@@ -137,6 +137,35 @@ def test_run_injects_parameters_hides_them_and_adds_the_footer(tmp_path):
     assert "`x=21`" in nb.cells[-1].source
 
 
+def test_a_kernel_that_dies_at_start_up_is_started_again_and_other_errors_are_not(tmp_path, monkeypatch):
+    import papermill
+
+    from fairlib.book.execute import KERNEL_START_FAILURE, run_notebook
+
+    book, notebooks = _tiny_book(tmp_path, ["print(x * 2)"])
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # as when two kernels started at once race for a port
+            raise RuntimeError(KERNEL_START_FAILURE)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    run = run_notebook(notebooks / "01_tiny.ipynb", tmp_path / "o.ipynb", {"x": 4}, progress=False)
+    assert len(calls) == 2 and run.output.is_file()
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("no such kernel")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="no such kernel"):
+        run_notebook(notebooks / "01_tiny.ipynb", tmp_path / "p.ipynb", {"x": 4}, progress=False)
+    assert len(calls) == 1
+
+
 SOLUTION_MARKER = "the-secret-solution-text"
 EXERCISE_MD = f"""
 ```{{exercise}}

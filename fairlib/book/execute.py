@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import random
 import subprocess
 import time
 from dataclasses import dataclass
@@ -11,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+# nbclient's message when the kernel exits before answering; no cell has run yet, so
+# starting again is safe.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+KERNEL_START_ATTEMPTS = 3
 
 
 class NotebookError(RuntimeError):
@@ -93,10 +98,19 @@ def run_notebook(
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(source), str(output), parameters=overrides, cwd=str(source.parent),
-            kernel_name="python3", progress_bar=progress, log_output=False,
-        )
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            try:
+                pm.execute_notebook(
+                    str(source), str(output), parameters=overrides, cwd=str(source.parent),
+                    kernel_name="python3", progress_bar=progress, log_output=False,
+                )
+                break
+            except RuntimeError as err:
+                # Kernels started at once in separate processes can race for the same free
+                # TCP port and die before running a cell; a fresh start gets new ports.
+                if KERNEL_START_FAILURE not in str(err) or attempt + 1 == KERNEL_START_ATTEMPTS:
+                    raise
+                time.sleep(0.5 + random.random())
     except PapermillExecutionError as err:
         raise NotebookError(
             f"{source} failed at cell {err.cell_index} (execution count {err.exec_count}): "
