@@ -4,7 +4,9 @@ import math
 import statistics
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from sklearn.metrics import accuracy_score
 
 import fairlib.metrics as fm
@@ -89,3 +91,58 @@ def test_by_group_result_helpers():
     assert float(res.group_max()) == 1.0 and float(res.group_min()) == 0.0
     assert float(res.difference("to_overall")) == pytest.approx(0.6)
     assert float(res.ratio()) == 0.0
+
+
+def test_calibration_by_group_matches_direct_computation():
+    rng = np.random.default_rng(3)
+    n = 900
+    score = rng.integers(1, 11, n)
+    g = rng.choice(["u", "v"], n)
+    y = (rng.random(n) < score / 11).astype(int)
+    cal = fm.calibration_by_group(y, score, sensitive_features=pd.Series(g, name="grp"), n_boot=200)
+    direct = pd.DataFrame({"s": score, "g": g, "y": y}).groupby(["s", "g"])["y"]
+    direct = direct.agg(["mean", "size"])
+    assert len(cal) == len(direct)
+    np.testing.assert_allclose(cal["estimate"], direct["mean"])
+    np.testing.assert_array_equal(cal["n"], direct["size"])
+    np.testing.assert_allclose(cal["mean_score"], [s for s, _ in direct.index])
+    assert (cal["lower"] <= cal["estimate"] + 1e-12).all()
+    assert (cal["estimate"] <= cal["upper"] + 1e-12).all()
+    assert cal.attrs["group_name"] == "grp"
+    again = fm.calibration_by_group(y, score, sensitive_features=pd.Series(g, name="grp"), n_boot=200)
+    pd.testing.assert_frame_equal(cal, again)  # same seed, same intervals
+
+
+def test_calibration_by_group_probability_bins_and_errors():
+    s = np.array([0.05, 0.15, 0.95, 1.0, 0.5, 0.55])
+    y = np.array([0, 0, 1, 1, 1, 0])
+    cal = fm.calibration_by_group(y, s, sensitive_features=list("aaabbb"), bins=2, n_boot=20)
+    assert list(zip(cal["bin"], cal["group"], cal["n"], strict=True)) == [
+        (0, "a", 2), (1, "a", 1), (1, "b", 3)]
+    np.testing.assert_allclose(cal["mean_score"], [0.1, 0.95, (1.0 + 0.5 + 0.55) / 3])
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        fm.calibration_by_group(y, s * 2, sensitive_features=list("aaabbb"), bins=2)
+    with pytest.raises(ValueError, match="`bins`"):
+        fm.calibration_by_group(y, s, sensitive_features=list("aaabbb"), bins=0)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fm.calibration_by_group(y, s, sensitive_features=list("aab"))
+
+
+def test_calibration_gaps_batched_equals_one_at_a_time():
+    gen = torch.Generator().manual_seed(0)
+    n = torch.randint(0, 5, (6, 3, 8), generator=gen).double()
+    pos = torch.floor(n * torch.rand(6, 3, 8, generator=gen, dtype=torch.float64))
+    batched = fm.scores.calibration_gaps(pos, n)
+    one = torch.stack([fm.scores.calibration_gaps(p, m) for p, m in zip(pos, n, strict=True)])
+    torch.testing.assert_close(batched, one, equal_nan=True)
+    table = torch.stack([n, 0.5 * n, pos], -1)
+    torch.testing.assert_close(fm.scores.gap_from_table(table[0]), one[0], equal_nan=True)
+    # no bin holding two groups: undefined
+    assert torch.isnan(fm.scores.calibration_gaps(pos[0, :1], n[0, :1]))
+
+
+def test_calibration_rates_nan_in_empty_cells():
+    table = torch.tensor([[[2.0, 1.2, 1.0], [0.0, 0.0, 0.0]]], dtype=torch.float64)
+    rates = fm.scores.calibration_rates(table)
+    torch.testing.assert_close(rates[0, 0], torch.tensor([0.6, 0.5], dtype=torch.float64))
+    assert torch.isnan(rates[0, 1]).all()

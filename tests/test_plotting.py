@@ -239,39 +239,10 @@ def test_parity_measures_from_summary_frame_selects_method():
         plot_parity_measures({})
 
 
-def test_calibration_by_group_matches_direct_computation():
-    rng = np.random.default_rng(3)
-    n = 900
-    score = rng.integers(1, 11, n)
-    g = rng.choice(["u", "v"], n)
-    y = (rng.random(n) < score / 11).astype(int)
-    cal = calibration_by_group(y, score, sensitive_features=pd.Series(g, name="grp"), n_boot=200)
-    direct = pd.DataFrame({"s": score, "g": g, "y": y}).groupby(["s", "g"])["y"]
-    direct = direct.agg(["mean", "size"])
-    assert len(cal) == len(direct)
-    np.testing.assert_allclose(cal["estimate"], direct["mean"])
-    np.testing.assert_array_equal(cal["n"], direct["size"])
-    np.testing.assert_allclose(cal["mean_score"], [s for s, _ in direct.index])
-    assert (cal["lower"] <= cal["estimate"] + 1e-12).all()
-    assert (cal["estimate"] <= cal["upper"] + 1e-12).all()
-    assert cal.attrs["group_name"] == "grp"
-    again = calibration_by_group(y, score, sensitive_features=pd.Series(g, name="grp"), n_boot=200)
-    pd.testing.assert_frame_equal(cal, again)  # same seed, same intervals
+def test_calibration_by_group_is_the_metrics_one():
+    import fairlib.metrics
 
-
-def test_calibration_by_group_probability_bins_and_errors():
-    s = np.array([0.05, 0.15, 0.95, 1.0, 0.5, 0.55])
-    y = np.array([0, 0, 1, 1, 1, 0])
-    cal = calibration_by_group(y, s, sensitive_features=list("aaabbb"), bins=2, n_boot=20)
-    assert list(zip(cal["bin"], cal["group"], cal["n"], strict=True)) == [
-        (0, "a", 2), (1, "a", 1), (1, "b", 3)]
-    np.testing.assert_allclose(cal["mean_score"], [0.1, 0.95, (1.0 + 0.5 + 0.55) / 3])
-    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
-        calibration_by_group(y, s * 2, sensitive_features=list("aaabbb"), bins=2)
-    with pytest.raises(ValueError, match="`bins`"):
-        calibration_by_group(y, s, sensitive_features=list("aaabbb"), bins=0)
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        calibration_by_group(y, s, sensitive_features=list("aab"))
+    assert calibration_by_group is fairlib.metrics.calibration_by_group
 
 
 def test_plot_calibration_one_line_per_group_with_intervals():

@@ -31,7 +31,7 @@ from .fairness import (
     true_positive_rate,
 )
 from .report import BootstrapResult, FairnessReport, fairness_report
-from .scores import calibration_gap, expected_calibration_error, roc_auc_by_group
+from .scores import calibration_by_group, calibration_gap, expected_calibration_error, roc_auc_by_group
 from .streaming import FairnessAccumulator
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "MEASURES",
     "RATES",
     "accuracy_by_group",
+    "calibration_by_group",
     "calibration_gap",
     "equity_scaled_accuracy",
     "equity_scaled_auc",

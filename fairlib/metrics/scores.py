@@ -1,5 +1,10 @@
 """Score-based group metrics: ROC AUC, expected calibration error, calibration gap.
 
+The one calibration implementation: bins (:func:`calibration_edges`), the per-cell table
+(:func:`calibration_table`), cell rates, ECE and the between-group gap, and the
+bootstrapped table behind :func:`fairlib.plotting.plot_calibration`
+(:func:`calibration_by_group`).
+
 The device functions (``grouped_auc``, ``calibration_table`` ...) work on integer
 group ids with a fixed number of groups and never read values back to the host.
 """
@@ -9,12 +14,15 @@ from __future__ import annotations
 import warnings
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 import torch
 
 from .._validation import ArrayLike, check_choice
 from . import _core as core
 from ._bygroup import ByGroup
 from ._prepare import UndefinedMetricWarning, prepare_labels
+from .report import fairness_report
 
 
 def grouped_auc(
@@ -78,19 +86,73 @@ def ece_from_table(table: torch.Tensor) -> torch.Tensor:
     return torch.where(total > 0, gap / torch.where(total > 0, total, 1.0), float("nan"))
 
 
-def gap_from_table(table: torch.Tensor) -> torch.Tensor:
-    """Mean over bins of the spread (max - min) of per-group positive rates.
+def calibration_rates(table: torch.Tensor) -> torch.Tensor:
+    """Mean score and positive rate of each cell of a calibration table (device core).
 
-    Bins where fewer than two groups have weight are skipped; for two groups this is
-    the mean of ``|P(Y=1 | bin, A=1) - P(Y=1 | bin, A=0)|``.
+    Parameters
+    ----------
+    table : torch.Tensor of shape (..., 3)
+        Sum of weights, weighted scores and weighted labels per cell, as from
+        :func:`calibration_table`.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., 2)
+        ``[..., 0]`` the weighted mean score, ``[..., 1]`` the weighted positive rate;
+        NaN in cells without weight.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.metrics.scores import calibration_rates
+    >>> calibration_rates(torch.tensor([[4.0, 2.0, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64))
+    tensor([[0.5000, 0.2500],
+            [   nan,    nan]], dtype=torch.float64)
     """
-    w = table[..., 0]
-    rate = torch.where(w > 0, table[..., 2] / torch.where(w > 0, w, 1.0), float("nan"))  # [G, B]
-    spread = core.nanmax(rate.T) - core.nanmin(rate.T)  # [B]
-    enough = (w > 0).sum(0) >= 2
+    w = table[..., :1]
+    return torch.where(w > 0, table[..., 1:] / torch.where(w > 0, w, 1.0), float("nan"))
+
+
+def calibration_gaps(positives: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over bins of the spread (max - min) of per-group positive rates (device core).
+
+    Bins where fewer than two groups have weight are skipped; for two groups this is the
+    mean of ``|P(Y=1 | bin, A=1) - P(Y=1 | bin, A=0)|``. Leading dimensions are batch
+    dimensions (e.g. bootstrap resamples of the cell counts).
+
+    Parameters
+    ----------
+    positives : torch.Tensor of shape (..., G, B)
+        Weight of the positive rows in each group and bin.
+    weights : torch.Tensor of shape (..., G, B)
+        Weight of all rows in each group and bin.
+
+    Returns
+    -------
+    torch.Tensor of shape (...)
+        The gap; NaN where no bin holds two groups.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.metrics.scores import calibration_gaps
+    >>> pos = torch.tensor([[1.0, 3.0], [2.0, 0.0]], dtype=torch.float64)  # groups x bins
+    >>> n = torch.tensor([[2.0, 4.0], [2.0, 0.0]], dtype=torch.float64)
+    >>> float(calibration_gaps(pos, n))  # only bin 0 holds both groups: |1.0 - 0.5|
+    0.5
+    """
+    rate = torch.where(weights > 0, positives / torch.where(weights > 0, weights, 1.0), float("nan"))
+    rate = rate.transpose(-1, -2)  # [..., B, G]
+    spread = core.nanmax(rate) - core.nanmin(rate)  # [..., B]
+    enough = (weights > 0).sum(-2) >= 2
     spread = torch.where(enough, spread, float("nan"))
     ok = ~torch.isnan(spread)
-    return torch.where(ok, spread, 0.0).sum() / ok.sum()
+    return torch.where(ok, spread, 0.0).sum(-1) / ok.sum(-1)
+
+
+def gap_from_table(table: torch.Tensor) -> torch.Tensor:
+    """:func:`calibration_gaps` of a ``[G, B, 3]`` table from :func:`calibration_table`."""
+    return calibration_gaps(table[..., 2], table[..., 0])
 
 
 def _prepare_scores(y_true: ArrayLike, y_score: ArrayLike, sensitive_features: Any,
@@ -159,14 +221,43 @@ def roc_auc_by_group(
     return result
 
 
-def _edges(ys: torch.Tensor, n_bins: int, strategy: str, weight: torch.Tensor | None) -> torch.Tensor:
+def calibration_edges(
+    y_score: torch.Tensor, n_bins: int, strategy: Literal["uniform", "quantile"] = "uniform",
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The ``n_bins - 1`` inner bin edges of the calibration functions (device core).
+
+    Parameters
+    ----------
+    y_score : torch.Tensor of shape (n,)
+        Scores (float64).
+    n_bins : int
+        Number of bins.
+    strategy : {"uniform", "quantile"}
+        Equal-width bins on [0, 1], or weighted quantiles of ``y_score`` (bins holding
+        equal shares of the total weight, see :func:`weighted_quantiles`).
+    sample_weight : torch.Tensor of shape (n,), optional
+        Weights of the quantiles.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_bins - 1,)
+        Edges for :func:`calibration_table`, on the device of ``y_score``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.metrics.scores import calibration_edges
+    >>> calibration_edges(torch.tensor([0.1, 0.2, 0.3, 0.9], dtype=torch.float64), 4)
+    tensor([0.2500, 0.5000, 0.7500], dtype=torch.float64)
+    """
     if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
         raise ValueError(f"Expected `n_bins` to be a positive integer, but got {n_bins!r}.")
     check_choice("strategy", strategy, ("uniform", "quantile"))
-    inner = torch.arange(1, n_bins, dtype=torch.float64, device=ys.device) / n_bins
+    inner = torch.arange(1, n_bins, dtype=torch.float64, device=y_score.device) / n_bins
     if strategy == "uniform":
         return inner
-    return weighted_quantiles(ys, inner, weight)
+    return weighted_quantiles(y_score, inner, sample_weight)
 
 
 def weighted_quantiles(
@@ -221,7 +312,7 @@ def expected_calibration_error(
     [0.2, 0.4]
     """
     yt, ys, groups, w = _prepare_scores(y_true, y_score, sensitive_features, sample_weight, True)
-    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy, w), w)
+    table = calibration_table(yt, ys, groups.ids, groups.num_groups, calibration_edges(ys, n_bins, strategy, w), w)
     result = ByGroup(ece_from_table(table), ece_from_table(table.sum(0)), groups.index, "ece")
     _warn_nan(result, "zero total weight")
     return result
@@ -257,7 +348,7 @@ def calibration_gap(
     0.5
     """
     yt, ys, groups, w = _prepare_scores(y_true, y_score, sensitive_features, sample_weight, False)
-    table = calibration_table(yt, ys, groups.ids, groups.num_groups, _edges(ys, n_bins, strategy, w), w)
+    table = calibration_table(yt, ys, groups.ids, groups.num_groups, calibration_edges(ys, n_bins, strategy, w), w)
     gap = gap_from_table(table)
     if bool(torch.isnan(gap)):
         warnings.warn(
@@ -268,10 +359,142 @@ def calibration_gap(
     return gap
 
 
+def _label_column(sensitive_features: Any) -> tuple[str, np.ndarray]:
+    if isinstance(sensitive_features, pd.DataFrame):
+        cols = [str(c) for c in sensitive_features.columns]
+        values = sensitive_features.astype(str).agg(" & ".join, axis=1).to_numpy()
+        return " & ".join(cols), values
+    if isinstance(sensitive_features, torch.Tensor):
+        return "group", sensitive_features.detach().cpu().numpy()
+    name = getattr(sensitive_features, "name", None)
+    values = np.asarray(sensitive_features)
+    if values.ndim != 1:
+        raise ValueError(
+            "Expected `sensitive_features` to be 1-dimensional or a DataFrame, but got shape "
+            f"{values.shape}."
+        )
+    return (str(name) if name is not None else "group"), values
+
+
+def calibration_by_group(
+    y_true: Any,
+    y_score: Any,
+    *,
+    sensitive_features: Any,
+    bins: int | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Observed positive rate in each score bin and group, with bootstrap intervals.
+
+    The data behind :func:`fairlib.plotting.plot_calibration`. Rows are bootstrapped together (the
+    resampling of :meth:`FairnessReport.bootstrap`), so each interval reflects the size
+    of its own (bin, group) cell.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    y_score : array-like of shape (n,)
+        Scores. With ``bins=None`` every distinct value is its own bin (for a discrete
+        score such as a decile); with an integer, probabilities in [0, 1] are cut into
+        that many equal-width bins.
+    sensitive_features : array-like, Series or DataFrame
+        One sensitive feature, or several (their combinations form the groups).
+    bins : int, optional
+        Number of equal-width bins on [0, 1]; ``None`` bins by distinct value.
+    n_boot : int, default 1000
+        Bootstrap resamples.
+    level : float, default 0.95
+        Coverage of the percentile intervals.
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty (bin, group) cell: ``bin``, ``group``, ``n``,
+        ``mean_score`` (the x position), ``estimate`` (observed positive rate),
+        ``lower``, ``upper``.
+
+    Examples
+    --------
+    >>> from fairlib.metrics import calibration_by_group
+    >>> cal = calibration_by_group([0, 1, 1, 0, 1, 1], [1, 2, 2, 1, 1, 2],
+    ...                            sensitive_features=list("aaabbb"), n_boot=50)
+    >>> cal[["bin", "group", "n", "estimate"]]
+       bin group  n  estimate
+    0    0     a  1       0.0
+    1    0     b  2       0.5
+    2    1     a  2       1.0
+    3    1     b  1       1.0
+    """
+    yt = np.asarray(y_true.detach().cpu() if isinstance(y_true, torch.Tensor) else y_true)
+    ys = np.asarray(y_score.detach().cpu() if isinstance(y_score, torch.Tensor) else y_score,
+                    dtype=float)
+    if ys.ndim != 1 or yt.shape != ys.shape:
+        raise ValueError(
+            "Expected `y_true` and `y_score` to be 1-dimensional of the same length, but got "
+            f"shapes {yt.shape} and {ys.shape}."
+        )
+    group_name, groups = _label_column(sensitive_features)
+    if len(groups) != len(ys):
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{len(ys)}, {len(groups)}]."
+        )
+    if bins is None:
+        values, codes = np.unique(ys, return_inverse=True)
+    else:
+        if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
+            raise ValueError(
+                f"Expected `bins` to be a positive integer or None, but got {bins!r}."
+            )
+        if not np.all((ys >= 0) & (ys <= 1)):
+            raise ValueError(
+                "Expected `y_score` to be probabilities in [0, 1] when `bins` is an integer, "
+                f"but got values from {ys.min():g} to {ys.max():g}."
+            )
+        # floor(score * bins), not calibration_edges: the two differ for scores within
+        # one ulp of an edge, and this function's bins have always been cut this way.
+        codes = np.minimum((ys * bins).astype(np.int64), bins - 1)
+    features = pd.DataFrame({"bin": codes, group_name: groups})
+    # Only the base rate (positive rate) of each cell is used, and it is defined in every
+    # non-empty cell; conditional rates of one-class cells (undefined) are not needed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        report = fairness_report(yt, yt, sensitive_features=features)
+    ci = report.bootstrap(n_boot, level=level, seed=seed).by_group("base_rate")
+    ci = ci.drop(index="overall")
+    by = report.by_group
+    mean_score = pd.Series(ys).groupby([codes, groups]).mean()
+    out = pd.DataFrame({
+        "bin": [g[0] for g in by.index],
+        "group": [g[1] for g in by.index],
+        "n": by["n"].to_numpy(),
+        "mean_score": [mean_score.get(g, np.nan) for g in by.index],
+        "estimate": ci["estimate"].to_numpy(),
+        "lower": ci["lower"].to_numpy(),
+        "upper": ci["upper"].to_numpy(),
+    })
+    out = out[out["n"] > 0].sort_values(["bin", "group"]).reset_index(drop=True)
+    out.attrs["group_name"] = group_name
+    out.attrs["level"] = level
+    return out
+
+
 __all__ = [
+    "calibration_by_group",
+    "calibration_edges",
     "calibration_gap",
+    "calibration_gaps",
+    "calibration_rates",
     "expected_calibration_error",
     "roc_auc_by_group",
     "grouped_auc",
     "calibration_table",
+    "ece_from_table",
+    "gap_from_table",
+    "weighted_quantiles",
 ]

@@ -8,7 +8,6 @@ row, marked "undefined", and a value without an interval is drawn as a bare poin
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 from matplotlib.axes import Axes
 from matplotlib.transforms import blended_transform_factory
 
@@ -25,8 +23,7 @@ from ..metrics import (
     RATES,
     BootstrapResult,
     FairnessReport,
-    UndefinedMetricWarning,
-    fairness_report,
+    calibration_by_group,
 )
 
 __all__ = [
@@ -369,129 +366,6 @@ def plot_parity_measures(
     if len(series) > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
-
-
-def _label_column(sensitive_features: Any) -> tuple[str, np.ndarray]:
-    if isinstance(sensitive_features, pd.DataFrame):
-        cols = [str(c) for c in sensitive_features.columns]
-        values = sensitive_features.astype(str).agg(" & ".join, axis=1).to_numpy()
-        return " & ".join(cols), values
-    if isinstance(sensitive_features, torch.Tensor):
-        return "group", sensitive_features.detach().cpu().numpy()
-    name = getattr(sensitive_features, "name", None)
-    values = np.asarray(sensitive_features)
-    if values.ndim != 1:
-        raise ValueError(
-            "Expected `sensitive_features` to be 1-dimensional or a DataFrame, but got shape "
-            f"{values.shape}."
-        )
-    return (str(name) if name is not None else "group"), values
-
-
-def calibration_by_group(
-    y_true: Any,
-    y_score: Any,
-    *,
-    sensitive_features: Any,
-    bins: int | None = None,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Observed positive rate in each score bin and group, with bootstrap intervals.
-
-    The data behind :func:`plot_calibration`. Rows are bootstrapped together (the
-    resampling of :meth:`FairnessReport.bootstrap`), so each interval reflects the size
-    of its own (bin, group) cell.
-
-    Parameters
-    ----------
-    y_true : array-like of shape (n,)
-        Binary labels.
-    y_score : array-like of shape (n,)
-        Scores. With ``bins=None`` every distinct value is its own bin (for a discrete
-        score such as a decile); with an integer, probabilities in [0, 1] are cut into
-        that many equal-width bins.
-    sensitive_features : array-like, Series or DataFrame
-        One sensitive feature, or several (their combinations form the groups).
-    bins : int, optional
-        Number of equal-width bins on [0, 1]; ``None`` bins by distinct value.
-    n_boot : int, default 1000
-        Bootstrap resamples.
-    level : float, default 0.95
-        Coverage of the percentile intervals.
-    seed : int, default 0
-        Seed of the resampling.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per non-empty (bin, group) cell: ``bin``, ``group``, ``n``,
-        ``mean_score`` (the x position), ``estimate`` (observed positive rate),
-        ``lower``, ``upper``.
-
-    Examples
-    --------
-    >>> from fairlib.plotting import calibration_by_group
-    >>> cal = calibration_by_group([0, 1, 1, 0, 1, 1], [1, 2, 2, 1, 1, 2],
-    ...                            sensitive_features=list("aaabbb"), n_boot=50)
-    >>> cal[["bin", "group", "n", "estimate"]]
-       bin group  n  estimate
-    0    0     a  1       0.0
-    1    0     b  2       0.5
-    2    1     a  2       1.0
-    3    1     b  1       1.0
-    """
-    yt = np.asarray(y_true.detach().cpu() if isinstance(y_true, torch.Tensor) else y_true)
-    ys = np.asarray(y_score.detach().cpu() if isinstance(y_score, torch.Tensor) else y_score,
-                    dtype=float)
-    if ys.ndim != 1 or yt.shape != ys.shape:
-        raise ValueError(
-            "Expected `y_true` and `y_score` to be 1-dimensional of the same length, but got "
-            f"shapes {yt.shape} and {ys.shape}."
-        )
-    group_name, groups = _label_column(sensitive_features)
-    if len(groups) != len(ys):
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{len(ys)}, {len(groups)}]."
-        )
-    if bins is None:
-        values, codes = np.unique(ys, return_inverse=True)
-    else:
-        if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
-            raise ValueError(
-                f"Expected `bins` to be a positive integer or None, but got {bins!r}."
-            )
-        if not np.all((ys >= 0) & (ys <= 1)):
-            raise ValueError(
-                "Expected `y_score` to be probabilities in [0, 1] when `bins` is an integer, "
-                f"but got values from {ys.min():g} to {ys.max():g}."
-            )
-        codes = np.minimum((ys * bins).astype(np.int64), bins - 1)
-    features = pd.DataFrame({"bin": codes, group_name: groups})
-    # Only the base rate (positive rate) of each cell is used, and it is defined in every
-    # non-empty cell; conditional rates of one-class cells (undefined) are not needed.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        report = fairness_report(yt, yt, sensitive_features=features)
-    ci = report.bootstrap(n_boot, level=level, seed=seed).by_group("base_rate")
-    ci = ci.drop(index="overall")
-    by = report.by_group
-    mean_score = pd.Series(ys).groupby([codes, groups]).mean()
-    out = pd.DataFrame({
-        "bin": [g[0] for g in by.index],
-        "group": [g[1] for g in by.index],
-        "n": by["n"].to_numpy(),
-        "mean_score": [mean_score.get(g, np.nan) for g in by.index],
-        "estimate": ci["estimate"].to_numpy(),
-        "lower": ci["lower"].to_numpy(),
-        "upper": ci["upper"].to_numpy(),
-    })
-    out = out[out["n"] > 0].sort_values(["bin", "group"]).reset_index(drop=True)
-    out.attrs["group_name"] = group_name
-    out.attrs["level"] = level
-    return out
 
 
 def plot_calibration(

@@ -37,7 +37,7 @@ from ..metrics import fairness_report
 from ..metrics import RATES
 from ..metrics import resampling as boot
 from ..metrics.resampling import prepare_labels
-from ..metrics.scores import calibration_table, weighted_quantiles
+from ..metrics.scores import calibration_edges, calibration_gaps, calibration_rates, calibration_table
 
 __all__ = [
     "CONTEXT_LABELS",
@@ -200,14 +200,9 @@ def _percentiles(samples: torch.Tensor, level: float) -> tuple[float, float]:
 
 
 def _calibration_gaps(pos: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """Mean over bins of |rate(group 1) - rate(group 0)|, bins where both have rows.
-
-    ``pos``, ``n``: ``[..., 2, B]`` positive counts and row counts.
-    """
-    ok = (n > 0).all(-2)
-    rate = pos / n.clamp_min(1)
-    diff = (rate[..., 1, :] - rate[..., 0, :]).abs()
-    return torch.where(ok, diff, 0.0).sum(-1) / ok.sum(-1).clamp_min(1)
+    """:func:`~fairlib.metrics.scores.calibration_gaps` of ``[..., 2, B]`` counts, 0 (not
+    NaN) for a resample in which no bin holds both groups, so percentiles stay defined."""
+    return calibration_gaps(pos, n).nan_to_num(0.0)
 
 
 def gap_table(
@@ -301,9 +296,10 @@ def gap_table(
 
     yt, _, ys, groups, _ = prepare_labels(y_true, None, sensitive_features, None, scores=y_score)
     assert ys is not None
-    inner = torch.arange(1, n_bins, dtype=torch.float64, device=ys.device) / n_bins
-    table = calibration_table(yt, ys, groups.ids, 2, weighted_quantiles(ys, inner))  # [2, B, 3]
-    n, pos, mean_score = table[..., 0], table[..., 2], table[..., 1] / table[..., 0].clamp_min(1)
+    edges = calibration_edges(ys, n_bins, "quantile")
+    table = calibration_table(yt, ys, groups.ids, 2, edges)  # [2, B, 3]
+    n, pos = table[..., 0], table[..., 2]
+    mean_score = calibration_rates(table)[..., 0].nan_to_num(0.0)  # empty cells draw 0 of 0 rows
     est = float(_calibration_gaps(pos, n))
     gen = boot.make_generator(seed + 1, ys.device)
     cells = torch.stack([pos, n - pos], -1)  # [2, B, 2]: positives, negatives
