@@ -342,3 +342,52 @@ def test_plot_front_draws_points_and_front(serial_records):
         plot_front(summary, fairness="test_gap")
     with pytest.raises(TypeError, match="`summary` to be a DataFrame from summarize"):
         plot_front(serial_records)
+
+
+# -- train_run and tune_and_run ---------------------------------------------------------------------
+def test_train_run_gives_the_model_behind_the_record():
+    from fairlib.experiments import train_run
+    from fairlib.train import evaluate
+
+    spec = RunSpec("synthetic", "logistic", "FORML", seed=3, dataset_params={"n": 400},
+                   method_params={"meta_lr": 3.0}, train={"epochs": 2, "lr": 0.05, "device": "cpu"})
+    record = execute(spec)
+    run = train_run(spec, track_test=True)
+    report = evaluate(run.model, run.test, device="cpu")
+    assert float(report.overall["accuracy"]) == record["test_accuracy"]
+    assert run.strategy.weights_.shape[0] == record["n_train"]
+    assert "test_accuracy" in run.history.rows[-1]
+
+
+def _tiny_configs(methods=("ERM", "Reweighing"), lrs=(0.005, 0.2)):
+    base = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300},
+                   train={"epochs": 1, "device": "cpu"})
+    return [base.replace(method=m, train={"epochs": 1, "lr": lr, "device": "cpu"})
+            for m in methods for lr in lrs]
+
+
+def test_tune_and_run_chooses_on_the_meta_split_of_the_tuning_seeds_and_reports_fresh_seeds():
+    from fairlib.experiments import tune_and_run
+
+    tuned = tune_and_run(_tiny_configs(), tune_seeds=[100, 101], seeds=[0, 1, 2], backend="serial",
+                         metric="accuracy", progress=False)
+    assert sorted(tuned.tuning["seed"].unique()) == [100, 101] and len(tuned.tuning) == 8
+    assert sorted(tuned.runs["seed"].unique()) == [0, 1, 2] and len(tuned.runs) == 6
+    for method, runs in tuned.tuning.groupby("method"):
+        means = runs.groupby("train.lr")["meta_accuracy"].mean()
+        chosen = tuned.runs[tuned.runs["method"] == method]["train.lr"].unique().tolist()
+        assert chosen == [means.idxmax()]
+    spec = tuned.chosen("Reweighing", 7)
+    assert spec.seed == 7 and spec.method == "Reweighing"
+
+
+def test_tune_and_run_refuses_unequal_budgets_and_shared_seeds_before_running():
+    from fairlib.experiments import tune_and_run
+
+    unequal = _tiny_configs()[:3]
+    with pytest.raises(ValueError, match="equal tuning budget.*'ERM': 2, 'Reweighing': 1"):
+        tune_and_run(unequal, tune_seeds=[100], seeds=[0], backend="serial", progress=False)
+    with pytest.raises(ValueError, match="`tune_seeds`.*disjoint.*\\[0\\] in both"):
+        tune_and_run(_tiny_configs(), tune_seeds=[0], seeds=[0, 1], backend="serial", progress=False)
+    with pytest.raises(ValueError, match="`seeds`"):
+        tune_and_run(_tiny_configs(), tune_seeds=[100], seeds=[], backend="serial", progress=False)

@@ -9,22 +9,28 @@
 - :func:`select`, :func:`compare`, :func:`summarize`: choose each
   method's hyper-parameters on the meta split with an equal budget, and compare methods
   paired by seed with intervals that stay inside each metric's range.
+- :func:`tune_and_run`: the book's protocol in one call (equal-budget tuning on the meta
+  split of tuning seeds, the choices rerun on fresh seeds); :func:`train_run` gives the
+  trained objects of one spec for inspection.
 - :func:`over_seeds`, :func:`seed_summary`: the older per-notebook helpers.
 """
 
-from .execute import SPLIT_METRICS, execute
+from .execute import SPLIT_METRICS, TrainedRun, execute, train_run
 from .protocol import Selection, compare, select, summarize
 from .registry import register_dataset, register_method, register_model
 from .seeds import over_seeds, seed_summary
 from .spec import RunSpec, grid
 from .store import ResultStore
 from .study import run_study
+from .tuning import Tuned, tune_and_run
 
 __all__ = [
     "SPLIT_METRICS",
     "ResultStore",
     "RunSpec",
     "Selection",
+    "TrainedRun",
+    "Tuned",
     "compare",
     "execute",
     "grid",
@@ -36,4 +42,6 @@ __all__ = [
     "seed_summary",
     "select",
     "summarize",
+    "train_run",
+    "tune_and_run",
 ]

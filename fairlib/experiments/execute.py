@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from .registry import get_dataset, get_method, get_model
@@ -60,6 +61,67 @@ def split_metrics(report: Any, prefix: str) -> dict[str, float]:
     return out
 
 
+@dataclass
+class TrainedRun:
+    """The objects of one trained run, for inspection in the process that trained it.
+
+    Attributes
+    ----------
+    spec : RunSpec
+    model, strategy : the trained model and the fitted strategy (``weights_``, ``history_`` ...)
+    history : fairlib.train.History
+        Per-epoch rows; with ``track_test=True`` they include the test split.
+    train, meta, test : FairDataset
+        The splits of the spec's seed.
+    """
+
+    spec: RunSpec
+    model: Any
+    strategy: Any
+    history: Any
+    train: Any
+    meta: Any
+    test: Any
+
+
+def train_run(spec: RunSpec, *, track_test: bool = False, progress: bool = False) -> TrainedRun:
+    """Build the data, model and strategy of ``spec`` and train; the objects, not a record.
+
+    :func:`execute` trains through this function, so the model is the one behind the
+    spec's record. ``track_test=True`` also evaluates the test split after every epoch
+    (training is unchanged).
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, train_run
+    >>> spec = RunSpec("synthetic", "logistic", "Reweighing", seed=0, dataset_params={"n": 400},
+    ...                train={"epochs": 2, "lr": 0.05, "device": "cpu"})
+    >>> run = train_run(spec)
+    >>> run.strategy.cell_weights_.shape, len(run.history.rows)
+    (torch.Size([2, 2]), 2)
+    """
+    import torch
+
+    from ..train import fit, resolve_device
+
+    settings = spec.train_settings
+    device = resolve_device(settings["device"])
+    torch.manual_seed(spec.seed)
+    train, meta, test = get_dataset(spec.dataset)(seed=spec.seed, **dict(spec.dataset_params))
+    make_model = lambda: get_model(spec.model)(train, seed=spec.seed, **dict(spec.model_params))  # noqa: E731
+    entry = get_method(spec.method)
+    method_params = dict(spec.method_params)
+    stage = {k: method_params.pop(k) for k in entry.stage_params if k in method_params}
+    strategy = entry.factory(**method_params)
+    fit_kwargs = {**settings, "device": device, "seed": spec.seed, "progress": progress}
+    if entry.prepare is not None:
+        entry.prepare(strategy, make_model, train, dict(fit_kwargs), **stage)
+    model = make_model()
+    history = fit(model, train, strategy=strategy, meta=meta, test=test if track_test else None,
+                  **fit_kwargs)
+    return TrainedRun(spec, model, strategy, history, train, meta, test)
+
+
 def execute(spec: RunSpec, *, progress: bool = False) -> dict[str, Any]:
     """Build the data, model and strategy of ``spec``, train, evaluate; one flat record.
 
@@ -82,32 +144,17 @@ def execute(spec: RunSpec, *, progress: bool = False) -> dict[str, Any]:
     >>> record["status"], record["method"], 0.5 < record["test_accuracy"] <= 1
     ('ok', 'ERM', True)
     """
-    import torch
-
-    from ..train import evaluate, fit, resolve_device
+    from ..train import evaluate, resolve_device
 
     start = time.perf_counter()
     record: dict[str, Any] = {**spec.flat(), **versions()}
-    settings = spec.train_settings
     try:
-        device = resolve_device(settings["device"])
-        record["device"] = str(device)
-        torch.manual_seed(spec.seed)
-        train, meta, test = get_dataset(spec.dataset)(seed=spec.seed, **dict(spec.dataset_params))
-        make_model = lambda: get_model(spec.model)(train, seed=spec.seed, **dict(spec.model_params))  # noqa: E731
-        entry = get_method(spec.method)
-        method_params = dict(spec.method_params)
-        stage = {k: method_params.pop(k) for k in entry.stage_params if k in method_params}
-        strategy = entry.factory(**method_params)
-        fit_kwargs = {**settings, "device": device, "seed": spec.seed, "progress": progress}
-        if entry.prepare is not None:
-            entry.prepare(strategy, make_model, train, dict(fit_kwargs), **stage)
-        model = make_model()
-        history = fit(model, train, strategy=strategy, meta=meta, **fit_kwargs)
-        record["train_loss"] = float(history.last("train_loss"))
-        record["n_train"], record["n_meta"], record["n_test"] = len(train), len(meta), len(test)
-        for name, split in (("meta", meta), ("test", test)):
-            record.update(split_metrics(evaluate(model, split, device=device), name))
+        record["device"] = str(resolve_device(spec.train_settings["device"]))
+        run = train_run(spec, progress=progress)
+        record["train_loss"] = float(run.history.last("train_loss"))
+        record["n_train"], record["n_meta"], record["n_test"] = len(run.train), len(run.meta), len(run.test)
+        for name, split in (("meta", run.meta), ("test", run.test)):
+            record.update(split_metrics(evaluate(run.model, split, device=record["device"]), name))
         record["status"], record["error"] = STATUS_OK, ""
     except Exception as err:  # recorded, so a study goes on
         record["status"] = STATUS_FAILED

@@ -175,10 +175,11 @@ def _colored_digits(*, seed: int, **params: Any) -> Any:
 
 # -- built-in models ------------------------------------------------------------------------
 def _features(train: Any) -> int:
-    if train.X.ndim != 2:
-        raise ValueError(MSG_TYPE.format(name="model", expected="a tabular dataset (X of shape [N, d])",
-                                         got=f"X of shape {tuple(train.X.shape)}; use model 'cnn'"))
-    return int(train.X.shape[1])
+    """Inputs per row; images are flattened (the linear models and the MLP flatten them too)."""
+    if train.X.ndim < 2:
+        raise ValueError(MSG_TYPE.format(name="dataset", expected="features of shape [N, ...]",
+                                         got=f"X of shape {tuple(train.X.shape)}"))
+    return int(train.X[0].numel())
 
 
 def _logistic(train: Any, *, seed: int) -> Any:
