@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from fairlib.datasets import make_biased_classification, make_colored_digits
-from fairlib.train import MLP, LogisticRegression, SmallCNN, evaluate, fit, predict_scores
+from fairlib.train import (
+    MLP,
+    LogisticRegression,
+    SmallCNN,
+    evaluate,
+    fit,
+    per_sample_grads,
+    predict_scores,
+)
 from fairlib.weighting import ERM, WeightingStrategy
 
 
@@ -88,3 +96,39 @@ def test_strategy_that_needs_meta_refuses_none(data):
 
     with pytest.raises(ValueError, match=r"Expected `meta` to be a non-empty held-out dataset for NeedsMeta, but got None"):
         fit(LogisticRegression(2), data, strategy=NeedsMeta(), progress=False)
+
+
+# -- per-sample gradients ---------------------------------------------------------------------
+def test_per_sample_grads_match_the_logistic_closed_form():
+    data = make_biased_classification(600, minority_fraction=0.1, seed=3)
+    model = LogisticRegression(2, seed=0).double()
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[0.8, -0.3]]))
+        model.linear.bias.fill_(0.1)
+    grads = per_sample_grads(model, data.X.double(), data.y)
+    X = torch.cat([data.X.double(), torch.ones(len(data), 1, dtype=torch.float64)], 1)
+    theta = torch.tensor([0.8, -0.3, 0.1], dtype=torch.float64)
+    closed = (torch.sigmoid(X @ theta) - data.y.double())[:, None] * X
+    assert grads.shape == (len(data), 3)
+    assert torch.allclose(grads, closed, atol=1e-14)
+
+
+def test_per_sample_grads_match_autograd_row_by_row_on_an_mlp(data):
+    model = MLP(2, hidden=(5,), dropout=0.5, seed=1).double().train()
+    x, y = data.X[:7].double(), data.y[:7]
+    got = per_sample_grads(model, x, y, chunk_size=3)  # several chunks
+    assert model.training  # mode restored
+    model.eval()
+    for i in range(len(x)):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[i:i + 1]),
+                                                                    y[i:i + 1].double())
+        ref = torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(model.parameters()))])
+        assert torch.allclose(got[i], ref, atol=1e-12)
+
+
+def test_per_sample_grads_refuses_bad_arguments(data):
+    model = LogisticRegression(2, seed=0)
+    with pytest.raises(ValueError, match="`chunk_size` to be a positive integer"):
+        per_sample_grads(model, data.X, data.y, chunk_size=0)
+    with pytest.raises(ValueError, match="same number of rows"):
+        per_sample_grads(model, data.X, data.y[:-1])

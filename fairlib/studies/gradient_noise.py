@@ -25,8 +25,8 @@ which is ``c (N / ESS - 1) >= 0`` when every ``||g_i||^2 = c`` (``ESS`` is Kish'
 sample size of the weights, mean weight 1). This is the argument of Li et al.,
 "Upsample or Upweight?" (arXiv 2410.04579, Theorems 1-3; methods.md §9).
 
-The functions here compute per-sample gradients with ``torch.func``, turn a strategy into
-its draw scheme, and give the exact moments of ``g_hat`` as well as Monte Carlo draws of
+The functions here take per-sample gradients (:func:`fairlib.train.per_sample_grads`), turn
+a strategy into its draw scheme, and give the exact moments of ``g_hat`` as well as Monte Carlo draws of
 it, so the two can be checked against each other. Everything stays on the device of the
 inputs; the host reads happen in argument checks only.
 """
@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from .._validation import MSG_TYPE
+from ..train import per_sample_grads
 from ..weighting import (
     ERM,
     Batch,
@@ -186,65 +185,8 @@ class GradientMoments:
         return cls(samples.mean(0), samples.var(0, unbiased=True).sum(), batch_size)
 
 
-def per_sample_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
-                         chunk_size: int = 4096) -> torch.Tensor:
-    """Gradient of every sample's binary cross-entropy w.r.t. the model's parameters.
-
-    The loss is the one :func:`fairlib.train.fit` minimises per sample,
-    ``BCEWithLogits(model(x_i), y_i)``. The model is evaluated in eval mode (no dropout)
-    and restored to its previous mode; its parameters are not changed.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Maps a batch of features to one logit per sample.
-    x, y : torch.Tensor
-        Features ``[N, ...]`` and labels in {0, 1} ``[N]``, on the model's device.
-    chunk_size : int, default 4096
-        Rows per vectorised call (bounds the memory).
-
-    Returns
-    -------
-    torch.Tensor
-        ``[N, P]``: one row per sample, the parameters flattened in ``named_parameters``
-        order, in the parameters' dtype.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from fairlib.studies.gradient_noise import per_sample_gradients
-    >>> from fairlib.train import LogisticRegression
-    >>> model = LogisticRegression(2, seed=0)
-    >>> with torch.no_grad():
-    ...     _ = model.linear.weight.zero_(), model.linear.bias.zero_()
-    >>> per_sample_gradients(model, torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.tensor([1, 0]))
-    tensor([[-0.5000, -1.0000, -0.5000],
-            [ 0.0000,  0.5000,  0.5000]])
-    """
-    _check_positive_int("chunk_size", chunk_size)
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
-        raise ValueError(MSG_TYPE.format(
-            name="x` and `y", expected="tensors with the same number of rows",
-            got=f"{getattr(x, 'shape', type(x).__name__)} and "
-                f"{getattr(y, 'shape', type(y).__name__)}"))
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def loss_one(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        logit = functional_call(model, (p, buffers), (xi.unsqueeze(0),)).reshape(())
-        return nn.functional.binary_cross_entropy_with_logits(logit, yi.to(logit.dtype))
-
-    per_row = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    was_training = model.training
-    model.eval()
-    try:
-        out = []
-        for start in range(0, len(x), chunk_size):
-            g = per_row(params, x[start:start + chunk_size], y[start:start + chunk_size])
-            out.append(torch.cat([g[k].reshape(len(g[k]), -1) for k in params], dim=1))
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, sum(p.numel() for p in params.values()))
+#: The general helper now lives in :mod:`fairlib.train`; this name is kept for the chapter.
+per_sample_gradients = per_sample_grads
 
 
 def _full_batch(train: Any) -> Batch:
