@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ._validation import MSG_TYPE
+from ._validation import MSG_TYPE, check_positive_int
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -93,9 +93,7 @@ def per_sample_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     tensor([[-0.5000, -1.0000, -0.5000],
             [ 0.0000,  0.5000,  0.5000]])
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(MSG_TYPE.format(name="chunk_size", expected="a positive integer",
-                                         got=repr(chunk_size)))
+    chunk_size = check_positive_int("chunk_size", chunk_size)
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
         raise ValueError(MSG_TYPE.format(
             name="x` and `y", expected="tensors with the same number of rows",

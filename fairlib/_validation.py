@@ -7,6 +7,7 @@ host and therefore live in the user-facing layer only, never in the device core.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,97 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is one of the string ``choices``."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(MSG_CHOICE.format(name=name, choices=", ".join(map(repr, choices)), value=value))
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass but never a count; numpy integers are.
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> int | None:
+    """Return ``value`` as an ``int`` after checking it is an integer >= 1.
+
+    Python and numpy integers pass; ``bool``, floats and anything else raise
+    ``ValueError`` naming ``name``. With ``allow_none``, ``None`` passes through.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_positive_int
+    >>> check_positive_int("n_bins", 10)
+    10
+    >>> check_positive_int("n_bins", True)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `n_bins` to be a positive integer, but got True.
+    """
+    if value is None and allow_none:
+        return None
+    if not _is_int(value) or value < 1:  # type: ignore[operator]
+        expected = "a positive integer" + (" or None" if allow_none else "")
+        raise ValueError(msg_expected(name, expected, repr(value)))
+    return int(value)  # type: ignore[arg-type]
+
+
+def check_finite_positive(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` after checking it is a finite real number > 0.
+
+    NaN, infinity, ``bool`` and non-numbers raise ``ValueError`` naming ``name``.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_finite_positive
+    >>> check_finite_positive("lr", 0.1)
+    0.1
+    >>> check_finite_positive("lr", float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `lr` to be a finite positive number, but got inf.
+    """
+    if not _is_real(value) or not math.isfinite(value) or not value > 0:  # type: ignore[arg-type,operator]
+        raise ValueError(msg_expected(name, "a finite positive number", repr(value)))
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_nonnegative(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` after checking it is a finite real number >= 0.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_nonnegative
+    >>> check_nonnegative("alpha", 0)
+    0.0
+    >>> check_nonnegative("alpha", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `alpha` to be a finite non-negative number, but got -1.0.
+    """
+    if not _is_real(value) or not math.isfinite(value) or value < 0:  # type: ignore[arg-type,operator]
+        raise ValueError(msg_expected(name, "a finite non-negative number", repr(value)))
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_fraction(name: str, value: object, *, expected: str = "a fraction in [0, 1]") -> float:
+    """Return ``value`` as a ``float`` after checking it is a real number in [0, 1].
+
+    ``expected`` words the constraint for the argument (``"a probability in [0, 1]"``).
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_fraction
+    >>> check_fraction("meta", 0.2)
+    0.2
+    >>> check_fraction("meta", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `meta` to be a fraction in [0, 1], but got nan.
+    """
+    if not _is_real(value) or not 0.0 <= value <= 1.0:  # type: ignore[operator]
+        raise ValueError(msg_expected(name, expected, repr(value)))
+    return float(value)  # type: ignore[arg-type]
 
 
 def _type_name(x: object) -> str:

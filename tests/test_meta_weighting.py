@@ -143,7 +143,7 @@ def test_meta_objectives_by_hand():
     "strategy, match",
     [
         (FORML(normalize="softmax"), r"Expected `normalize` to be one of 'batch', 'global_mean', 'none', but got 'softmax'"),
-        (FORML(meta_lr=0), r"Expected `meta_lr` to be positive, but got 0"),
+        (FORML(meta_lr=0), r"Expected `meta_lr` to be a finite positive number, but got 0"),
         (FORML(clamp=(-1.0, None)), r"Expected `clamp` to be \(low >= 0, high > low or None\), but got \(-1.0, None\)"),
         (FORML(meta_objective="accuracy"), r"Expected `meta_objective` to be one of 'mean', .* but got 'accuracy'"),
         (L2RW(method="finite_differences"), r"Expected `method` to be one of 'auto', 'double_backward', 'per_example'"),

@@ -62,7 +62,7 @@ def dpd(y_true=(0, 1, 1, 0), y_pred=(1, 1, 0, 0), sf=SF, **kw):
         (lambda: fm.es_metric(fm.accuracy_by_group([0, 1], [0, 1], sensitive_features=["a", "b"]), mode="var"),
          ValueError, r"Expected `mode` to be one of 'abs', 'std', but got 'var'"),
         (lambda: fm.es_metric(fm.accuracy_by_group([0, 1], [0, 1], sensitive_features=["a", "b"]), alpha=-1),
-         ValueError, r"Expected `alpha` to be non-negative, but got -1"),
+         ValueError, r"Expected `alpha` to be a finite non-negative number, but got -1"),
         (lambda: fm.fairness_report([0, 1], [0, 1], sensitive_features=["a", "b"]).bootstrap(1), ValueError,
          r"Expected `n_boot` to be an integer >= 2, but got 1"),
         (lambda: fm.fairness_report([0, 1], [0, 1], sensitive_features=["a", "b"]).bootstrap(10, level=95), ValueError,

@@ -81,7 +81,7 @@ def test_small_cnn_trains_on_colored_digits():
     [
         ({"epochs": 0}, r"Expected `epochs` to be a positive integer, but got 0"),
         ({"batch_size": 2.5}, r"Expected `batch_size` to be a positive integer, but got 2.5"),
-        ({"lr": -1.0}, r"Expected `lr` to be positive, but got -1.0"),
+        ({"lr": -1.0}, r"Expected `lr` to be a finite positive number, but got -1.0"),
         ({"optimizer": "lbfgs"}, r"Expected `optimizer` to be one of 'sgd', 'adam' or a callable, but got 'lbfgs'"),
     ],
 )

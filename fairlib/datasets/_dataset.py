@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .._validation import MSG_TYPE
+from .._validation import MSG_TYPE, check_fraction
 from ._split import split_rows
 from ._standardize import Standardizer
 
@@ -436,10 +436,7 @@ class FairDataset(Dataset):
         """
         fracs = {"train": train, "meta": meta, "test": test}
         for k, v in fracs.items():
-            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise ValueError(
-                    MSG_TYPE.format(name=k, expected="a fraction in [0, 1]", got=repr(v))
-                )
+            check_fraction(k, v)
         if abs(train + meta + test - 1.0) > 1e-6 or train == 0:
             raise ValueError(
                 MSG_TYPE.format(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._validation import MSG_TYPE
+from .._validation import MSG_TYPE, check_fraction, check_positive_int
 from ._dataset import FairDataset, Splits
 from .noise import GroupKey, corrupt_labels
 
@@ -84,10 +84,7 @@ def make_colored_digits(
         ("meta_strength", meta_strength),
         ("test_strength", test_strength),
     ]:
-        if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-            raise ValueError(
-                MSG_TYPE.format(name=name, expected="a probability in [0, 1]", got=repr(v))
-            )
+        check_fraction(name, v, expected="a probability in [0, 1]")
     if (
         len(sizes) != 3
         or any(s < 0 for s in sizes)
@@ -102,10 +99,7 @@ def make_colored_digits(
                 got=repr(sizes),
             )
         )
-    if isinstance(upscale, bool) or not isinstance(upscale, int) or upscale < 1:
-        raise ValueError(
-            MSG_TYPE.format(name="upscale", expected="a positive integer", got=repr(upscale))
-        )
+    upscale = check_positive_int("upscale", upscale)
     if not isinstance(threshold, int) or not 1 <= threshold <= 9:
         raise ValueError(
             MSG_TYPE.format(name="threshold", expected="an integer in 1..9", got=repr(threshold))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .._validation import MSG_TYPE
+from .._validation import MSG_TYPE, check_fraction
 from ._dataset import FairDataset
 
 __all__ = ["corrupt_labels"]
@@ -77,12 +77,7 @@ def corrupt_labels(
                     got=repr(key),
                 )
             )
-        if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
-            raise ValueError(
-                MSG_TYPE.format(
-                    name=f"rates_by_group[{key!r}]", expected="a rate in [0, 1]", got=repr(rate)
-                )
-            )
+        check_fraction(f"rates_by_group[{key!r}]", rate, expected="a rate in [0, 1]")
         overlap = [(g, lab) for g, lab in cells if g == code and (lab is None or label is None)]
         if overlap or (code, label) in cells:
             raise ValueError(

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .._validation import MSG_TYPE, check_choice
+from .._validation import MSG_TYPE, check_choice, check_positive_int
 from ._dataset import FairDataset
 from .noise import corrupt_labels
 
@@ -136,8 +136,7 @@ def make_causal_context(kind: ContextKind, n: int = 20_000, seed: int = 0) -> Ca
     ('demographic_parity', ('x1',), 1000, 1000)
     """
     check_choice("kind", kind, list(CAUSAL_CONTEXTS))
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(MSG_TYPE.format(name="n", expected="a positive integer", got=repr(n)))
+    n = check_positive_int("n", n)
     rng = np.random.default_rng(seed)
     p = _population(rng, int(n))
     a, y_true, x1 = p["a"], p["y_true"], p["x1"]
@@ -209,8 +208,7 @@ def make_biased_classification(
     >>> ds.X.shape, ds.group_categories
     (torch.Size([2000, 2]), ('majority', 'minority'))
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(MSG_TYPE.format(name="n", expected="a positive integer", got=repr(n)))
+    n = check_positive_int("n", n)
     for name, v in [
         ("minority_fraction", minority_fraction),
         ("base_rates[0]", base_rates[0]),

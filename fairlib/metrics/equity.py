@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import torch
 
-from .._validation import ArrayLike, check_choice
+from .._validation import ArrayLike, check_choice, check_nonnegative
 from . import _core as core
 from ._bygroup import ByGroup
 from ._prepare import group_table, warn_undefined
@@ -82,8 +82,7 @@ def es_metric(
     0.5
     """
     check_choice("mode", mode, ("abs", "std"))
-    if alpha < 0:
-        raise ValueError(f"Expected `alpha` to be non-negative, but got {alpha!r}.")
+    check_nonnegative("alpha", alpha)
     return equity_scaled(result.by_group, result.overall, alpha, mode, ddof)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import ArrayLike, check_choice
+from .._validation import ArrayLike, check_choice, check_positive_int
 from . import _core as core
 from ._bygroup import ByGroup
 from ._prepare import UndefinedMetricWarning, prepare_labels
@@ -251,8 +251,7 @@ def calibration_edges(
     >>> calibration_edges(torch.tensor([0.1, 0.2, 0.3, 0.9], dtype=torch.float64), 4)
     tensor([0.2500, 0.5000, 0.7500], dtype=torch.float64)
     """
-    if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
-        raise ValueError(f"Expected `n_bins` to be a positive integer, but got {n_bins!r}.")
+    n_bins = check_positive_int("n_bins", n_bins)
     check_choice("strategy", strategy, ("uniform", "quantile"))
     inner = torch.arange(1, n_bins, dtype=torch.float64, device=y_score.device) / n_bins
     if strategy == "uniform":
@@ -444,13 +443,10 @@ def calibration_by_group(
             "Found input variables with inconsistent numbers of samples: "
             f"[{len(ys)}, {len(groups)}]."
         )
+    bins = check_positive_int("bins", bins, allow_none=True)
     if bins is None:
         values, codes = np.unique(ys, return_inverse=True)
     else:
-        if not isinstance(bins, int) or isinstance(bins, bool) or bins < 1:
-            raise ValueError(
-                f"Expected `bins` to be a positive integer or None, but got {bins!r}."
-            )
         if not np.all((ys >= 0) & (ys <= 1)):
             raise ValueError(
                 "Expected `y_score` to be probabilities in [0, 1] when `bins` is an integer, "

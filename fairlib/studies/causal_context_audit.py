@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import MSG_TYPE, ArrayLike, check_choice
+from .._validation import MSG_TYPE, ArrayLike, check_choice, check_positive_int
 from ..datasets import CausalContext
 from ..datasets.synthetic import CAUSAL_CONTEXTS, ContextKind
 from ..metrics import fairness_report
@@ -154,9 +154,7 @@ def fit_context_predictors(
         raise TypeError(MSG_TYPE.format(name="make_model",
                                         expected="a callable returning an estimator",
                                         got=type(make_model).__name__))
-    if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 1:
-        raise ValueError(MSG_TYPE.format(name="n_folds", expected="a positive integer",
-                                         got=repr(n_folds)))
+    n_folds = check_positive_int("n_folds", n_folds)
     obs, tgt = ctx.observed, ctx.target
     views = {"naive": (obs.X, tgt.X, obs.y),
              "counterfactually fair": (ctx.fair_X(obs), ctx.fair_X(tgt), obs.y)}
@@ -275,9 +273,7 @@ def gap_table(
                                          got=repr(n_boot)))
     if not 0.0 < level < 1.0:
         raise ValueError(MSG_TYPE.format(name="level", expected="in (0, 1)", got=repr(level)))
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(MSG_TYPE.format(name="n_bins", expected="a positive integer",
-                                         got=repr(n_bins)))
+    n_bins = check_positive_int("n_bins", n_bins)
     report = fairness_report(y_true, y_pred, sensitive_features=sensitive_features)
     if len(report.index) != 2:
         raise ValueError(MSG_TYPE.format(name="sensitive_features", expected="exactly two groups",

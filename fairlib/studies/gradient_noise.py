@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from .._validation import MSG_TYPE
+from .._validation import MSG_TYPE, check_positive_int
 from ..train import per_sample_grads
 from ..weighting import (
     ERM,
@@ -57,13 +57,6 @@ __all__ = [
     "per_sample_gradients",
     "sample_minibatch_gradients",
 ]
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(MSG_TYPE.format(name=name, expected="a positive integer",
-                                         got=repr(value)))
-    return value
 
 
 def _check_grads(grads: object) -> torch.Tensor:
@@ -136,7 +129,7 @@ class DrawScheme:
                 replacement: bool = False, device: torch.device | str | None = None,
                 ) -> DrawScheme:
         """Uniform draws over ``n`` rows (shuffling), with optional loss weights."""
-        _check_positive_int("n", n)
+        check_positive_int("n", n)
         if weights is not None:
             device = weights.device
         p = torch.full((n,), 1.0 / n, dtype=torch.float64, device=device)
@@ -263,7 +256,7 @@ def _check_scheme(grads: torch.Tensor, scheme: DrawScheme, batch_size: int) -> N
         raise ValueError(MSG_TYPE.format(
             name="scheme", expected=f"a scheme over {len(grads)} rows (as many as `grads`)",
             got=f"one over {len(scheme)} rows"))
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     if not scheme.replacement and batch_size > len(grads):
         raise ValueError(MSG_TYPE.format(
             name="batch_size", expected=f"at most {len(grads)} without replacement",
@@ -365,8 +358,8 @@ def sample_minibatch_gradients(grads: torch.Tensor, scheme: DrawScheme, *, batch
     """
     grads = _check_grads(grads)
     _check_scheme(grads, scheme, batch_size)
-    _check_positive_int("n_batches", n_batches)
-    _check_positive_int("chunk_size", chunk_size)
+    check_positive_int("n_batches", n_batches)
+    check_positive_int("chunk_size", chunk_size)
     device = grads.device
     q = scheme.probabilities.to(device)
     w = scheme.weights.to(device)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from .._inference import batched_logits
+from .._validation import check_finite_positive, check_positive_int
 from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
 from ..weighting import ERM, Batch, WeightingStrategy
@@ -170,11 +171,9 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float, weight_de
 def _check(train: Any, epochs: int, batch_size: int, lr: float) -> None:
     if train is None or len(train) == 0:
         raise ValueError("Expected `train` to be a non-empty dataset, but got an empty one.")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected `{name}` to be a positive integer, but got {value!r}.")
-    if not lr > 0:
-        raise ValueError(f"Expected `lr` to be positive, but got {lr!r}.")
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_finite_positive("lr", lr)
 
 
 def fit(

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from .._validation import MSG_TYPE
+from .._validation import check_positive_int
 from ..weighting import JTT
 from ..weighting.jtt import SamplingMode
 from .loop import fit
@@ -81,9 +81,7 @@ def train_twice(
     >>> run.model is not run.stage1_model, len(run.history.rows)
     (True, 2)
     """
-    if isinstance(stage1_epochs, bool) or not isinstance(stage1_epochs, int) or stage1_epochs < 1:
-        raise ValueError(MSG_TYPE.format(name="stage1_epochs", expected="a positive integer",
-                                         got=repr(stage1_epochs)))
+    stage1_epochs = check_positive_int("stage1_epochs", stage1_epochs)
     strategy = JTT(up_weight=up_weight, mode=mode)
     strategy._check_args()  # bad arguments fail before stage 1 trains
     stage1_model = make_model()

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from .._validation import check_positive_int
+
 Params = dict[str, torch.Tensor]
 METHODS = ("auto", "double_backward", "per_example")
 
@@ -36,9 +38,7 @@ def setup_meta(strategy: Any, train: Any, meta: Any, model: nn.Module | None,
     if strategy.method not in METHODS:
         raise ValueError(
             f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {strategy.method!r}.")
-    size = strategy.meta_batch_size
-    if size is not None and (not isinstance(size, int) or size < 1):
-        raise ValueError(f"Expected `meta_batch_size` to be a positive integer or None, but got {size!r}.")
+    size = check_positive_int("meta_batch_size", strategy.meta_batch_size, allow_none=True)
     strategy.objective_ = objective_fn(strategy.meta_objective, max(train.n_groups, meta.n_groups),
                                        strategy.gap_weight)
     seed = int(torch.randint(2**62, (1,), generator=generator)) if generator is not None else 0

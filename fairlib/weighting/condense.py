@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from .._validation import check_positive_int
+
 __all__ = ["check_weights", "n_keep", "select_top_weight"]
 
 MSG_FRACTION = "Expected `fraction` to be in (0, 1], but got {got!r}."
@@ -27,8 +29,7 @@ def n_keep(n: int, fraction: float) -> int:
     >>> n_keep(1000, 0.05), n_keep(10, 0.01), n_keep(7, 1.0)
     (50, 1, 7)
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"Expected `n` to be a positive integer, but got {n!r}.")
+    n = check_positive_int("n", n)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise ValueError(MSG_FRACTION.format(got=fraction))
     if not 0 < fraction <= 1:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._validation import check_finite_positive
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
 from .condense import select_top_weight
@@ -110,9 +111,7 @@ class FORML(WeightingStrategy):
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FORML:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         for name in ("meta_lr", "lookahead_lr", "init"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ValueError(f"Expected `{name}` to be positive, but got {value!r}.")
+            check_finite_positive(name, getattr(self, name))
         if self.normalize not in NORMALIZE:
             raise ValueError(
                 f"Expected `normalize` to be one of {', '.join(map(repr, NORMALIZE))}, but got {self.normalize!r}.")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from .._validation import check_nonnegative
+
 OBJECTIVES = ("mean", "group_balanced", "worst_group", "eo_gap", "dp_gap")
 
 
@@ -88,8 +90,7 @@ def objective_fn(objective: str, n_groups: int, gap_weight: float = 1.0) -> Call
         raise ValueError(
             f"Expected `meta_objective` to be one of {', '.join(map(repr, OBJECTIVES))}, but got {objective!r}."
         )
-    if gap_weight < 0:
-        raise ValueError(f"Expected `gap_weight` to be non-negative, but got {gap_weight!r}.")
+    check_nonnegative("gap_weight", gap_weight)
 
     def f(logits: torch.Tensor, y: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
         return meta_loss(logits, y, group, n_groups, objective, gap_weight)
