@@ -325,3 +325,17 @@ def test_empty_meta_split_reports_nan_base_rates():
     table = meta.summary()
     assert table["n"].tolist() == [0, 0] and table["base_rate"].isna().all()
     assert "0 rows" in repr(meta)
+
+
+def test_with_sensitive_and_reweighing_share_the_intersection_encoder():
+    import fairlib.metrics as fm
+    from fairlib.weighting.reweighing import _dense_codes
+
+    ds = make_biased_classification(300, seed=4)
+    a = ds.sensitive["group"]
+    b = (torch.arange(len(ds)) % 3).to(a.dtype)
+    ids, combos = fm.intersection_ids([a, b])
+    assert torch.equal(combos, torch.unique(torch.stack([a, b], 1), dim=0))
+    assert torch.equal(combos[ids], torch.stack([a, b], 1))  # each row maps to its combination
+    codes, names = _dense_codes([a, b])
+    assert torch.equal(codes, ids) and names == [str(tuple(r)) for r in combos.tolist()]

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._validation import MSG_TYPE, check_fraction
+from ..metrics import intersection_ids
 from ._split import split_rows
 from ._standardize import Standardizer
 
@@ -311,18 +312,9 @@ class FairDataset(Dataset):
                 )
         if len(names) == 1:
             return dataclasses.replace(self, group_name=names[0])
-        combined = torch.zeros_like(self.y)
-        for nm in names:
-            combined = combined * len(self.categories[nm]) + self.sensitive[nm]
-        present, codes = torch.unique(combined, return_inverse=True)
-        labels = []
-        for value in present.tolist():
-            parts = []
-            for nm in reversed(names):
-                k = len(self.categories[nm])
-                parts.append(self.categories[nm][value % k])
-                value //= k
-            labels.append(" & ".join(reversed(parts)))
+        codes, combos = intersection_ids([self.sensitive[nm] for nm in names])
+        labels = [" & ".join(self.categories[nm][c] for nm, c in zip(names, row, strict=True))
+                  for row in combos.tolist()]
         key = " & ".join(names)
         return dataclasses.replace(
             self,

@@ -6,6 +6,7 @@ Every rate and parity measure is read off one weighted count table
 
 from ._bygroup import ByGroup
 from ._core import MEASURES, RATES
+from ._groups import intersection_ids
 from ._prepare import UndefinedMetricWarning
 from .equity import (
     accuracy_by_group,
@@ -49,6 +50,7 @@ __all__ = [
     "es_metric",
     "expected_calibration_error",
     "fairness_report",
+    "intersection_ids",
     "performance_scaled_disparity",
     "psd",
     "roc_auc_by_group",

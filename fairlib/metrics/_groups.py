@@ -8,6 +8,7 @@ fairlearn's ``MetricFrame``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -177,6 +178,37 @@ def encode_groups(sensitive_features: Any, device: torch.device, compact: bool =
         levels.append(values)
     assert ids is not None
     return Groups(ids, tuple(len(v) for v in levels), levels, [n for n, _ in columns])
+
+
+def intersection_ids(columns: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense ids of the observed combinations of several integer-coded attributes.
+
+    Unlike the count-table encoder behind the metrics (every combination of levels, no
+    pass over the data), only combinations that occur get an id, numbered in the
+    lexicographic order of their codes.
+
+    Parameters
+    ----------
+    columns : sequence of torch.Tensor
+        ``k`` integer code tensors of the same length ``N`` on one device.
+
+    Returns
+    -------
+    ids : torch.Tensor
+        int64 ``[N]``: the row's combination, in ``0 .. K - 1``.
+    combos : torch.Tensor
+        ``[K, k]``: the codes of each combination (row ``i`` belongs to id ``i``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.metrics import intersection_ids
+    >>> ids, combos = intersection_ids([torch.tensor([1, 0, 1, 1]), torch.tensor([0, 2, 0, 1])])
+    >>> ids.tolist(), combos.tolist()
+    ([1, 0, 1, 2], [[0, 2], [1, 0], [1, 1]])
+    """
+    combos, ids = torch.unique(torch.stack(list(columns), dim=1), dim=0, return_inverse=True)
+    return ids, combos
 
 
 def drop_unobserved(table: torch.Tensor, groups: Groups) -> tuple[torch.Tensor, Groups]:

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import Sampler, WeightedRandomSampler
 
 from .._validation import MSG_TYPE, as_weights, check_lengths, to_tensor
+from ..metrics import intersection_ids
 from ._common import (
     SAMPLING_MODES,
     SamplingMode,
@@ -50,8 +51,7 @@ def _dense_codes(groups: Any) -> tuple[torch.Tensor, list[str]]:
             cols[j] = c.to(torch.int64)
     if len(cols) > 1:
         check_lengths(**{f"groups[{j}]": c for j, c in enumerate(cols)})
-    stacked = torch.stack(cols, dim=1)
-    combos, codes = torch.unique(stacked, dim=0, return_inverse=True)
+    codes, combos = intersection_ids(cols)
     names = [str(r[0]) if len(r) == 1 else str(tuple(r)) for r in combos.tolist()]
     return codes, names
 
