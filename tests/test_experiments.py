@@ -377,6 +377,7 @@ def test_tune_and_run_chooses_on_the_meta_split_of_the_tuning_seeds_and_reports_
         means = runs.groupby("train.lr")["meta_accuracy"].mean()
         chosen = tuned.runs[tuned.runs["method"] == method]["train.lr"].unique().tolist()
         assert chosen == [means.idxmax()]
+    assert all(c.startswith("lr=") for c in tuned.selection.table["choice"])
     spec = tuned.chosen("Reweighing", 7)
     assert spec.seed == 7 and spec.method == "Reweighing"
 
@@ -391,3 +392,12 @@ def test_tune_and_run_refuses_unequal_budgets_and_shared_seeds_before_running():
         tune_and_run(_tiny_configs(), tune_seeds=[0], seeds=[0, 1], backend="serial", progress=False)
     with pytest.raises(ValueError, match="`seeds`"):
         tune_and_run(_tiny_configs(), tune_seeds=[100], seeds=[], backend="serial", progress=False)
+
+
+def test_compare_keeps_rows_without_a_status_and_names_a_missing_other_method():
+    engine = pd.DataFrame({"method": ["ERM"] * 3, "seed": [0, 1, 2], "eo": [0.1, 0.2, 0.3], "status": "ok"})
+    by_hand = pd.DataFrame({"method": ["mine"] * 3, "seed": [0, 1, 2], "eo": [0.1, 0.25, 0.3]})
+    out = compare(pd.concat([engine, by_hand]), metrics=["eo"], n_boot=200)
+    assert out.index.tolist() == [("mine", "eo")] and out.loc[("mine", "eo"), "n"] == 3
+    with pytest.raises(ValueError, match="`results`.*'ERM' and at least one other method.*only \\['ERM'\\]"):
+        compare(engine, metrics=["eo"])

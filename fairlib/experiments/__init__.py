@@ -15,7 +15,7 @@
 - :func:`over_seeds`, :func:`seed_summary`: the older per-notebook helpers.
 """
 
-from .execute import SPLIT_METRICS, TrainedRun, execute, train_run
+from .execute import SPLIT_METRICS, TrainedRun, evaluate_run, execute, train_run
 from .protocol import Selection, compare, select, summarize
 from .registry import register_dataset, register_method, register_model
 from .seeds import over_seeds, seed_summary
@@ -32,6 +32,7 @@ __all__ = [
     "TrainedRun",
     "Tuned",
     "compare",
+    "evaluate_run",
     "execute",
     "grid",
     "over_seeds",

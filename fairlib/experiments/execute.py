@@ -84,12 +84,15 @@ class TrainedRun:
     test: Any
 
 
-def train_run(spec: RunSpec, *, track_test: bool = False, progress: bool = False) -> TrainedRun:
+def train_run(spec: RunSpec, *, splits: Any = None, track_test: bool = False,
+              progress: bool = False) -> TrainedRun:
     """Build the data, model and strategy of ``spec`` and train; the objects, not a record.
 
     :func:`execute` trains through this function, so the model is the one behind the
-    spec's record. ``track_test=True`` also evaluates the test split after every epoch
-    (training is unchanged).
+    spec's record. ``splits=(train, meta, test)`` trains the spec's configuration on
+    other data (e.g. a modified training split) instead of its dataset's.
+    ``track_test=True`` also evaluates the test split after every epoch (training is
+    unchanged).
 
     Examples
     --------
@@ -107,7 +110,9 @@ def train_run(spec: RunSpec, *, track_test: bool = False, progress: bool = False
     settings = spec.train_settings
     device = resolve_device(settings["device"])
     torch.manual_seed(spec.seed)
-    train, meta, test = get_dataset(spec.dataset)(seed=spec.seed, **dict(spec.dataset_params))
+    if splits is None:
+        splits = get_dataset(spec.dataset)(seed=spec.seed, **dict(spec.dataset_params))
+    train, meta, test = splits
     make_model = lambda: get_model(spec.model)(train, seed=spec.seed, **dict(spec.model_params))  # noqa: E731
     entry = get_method(spec.method)
     method_params = dict(spec.method_params)
@@ -120,6 +125,29 @@ def train_run(spec: RunSpec, *, track_test: bool = False, progress: bool = False
     history = fit(model, train, strategy=strategy, meta=meta, test=test if track_test else None,
                   **fit_kwargs)
     return TrainedRun(spec, model, strategy, history, train, meta, test)
+
+
+def evaluate_run(run: TrainedRun) -> dict[str, float]:
+    """The metrics of a trained run, as in its record: split sizes, final training loss,
+    and :data:`SPLIT_METRICS` and per-group rates on the meta and the test split.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, evaluate_run, train_run
+    >>> run = train_run(RunSpec("synthetic", "logistic", "ERM", seed=0, dataset_params={"n": 400},
+    ...                         train={"epochs": 1, "device": "cpu"}))
+    >>> metrics = evaluate_run(run)
+    >>> metrics["n_test"], 0 <= metrics["test_equal_opportunity_difference"] <= 1
+    (80, True)
+    """
+    from ..train import evaluate
+
+    device = next(run.model.parameters()).device
+    out: dict[str, float] = {"train_loss": float(run.history.last("train_loss")),
+                             "n_train": len(run.train), "n_meta": len(run.meta), "n_test": len(run.test)}
+    for name, split in (("meta", run.meta), ("test", run.test)):
+        out.update(split_metrics(evaluate(run.model, split, device=device), name))
+    return out
 
 
 def execute(spec: RunSpec, *, progress: bool = False) -> dict[str, Any]:
@@ -144,17 +172,13 @@ def execute(spec: RunSpec, *, progress: bool = False) -> dict[str, Any]:
     >>> record["status"], record["method"], 0.5 < record["test_accuracy"] <= 1
     ('ok', 'ERM', True)
     """
-    from ..train import evaluate, resolve_device
+    from ..train import resolve_device
 
     start = time.perf_counter()
     record: dict[str, Any] = {**spec.flat(), **versions()}
     try:
         record["device"] = str(resolve_device(spec.train_settings["device"]))
-        run = train_run(spec, progress=progress)
-        record["train_loss"] = float(run.history.last("train_loss"))
-        record["n_train"], record["n_meta"], record["n_test"] = len(run.train), len(run.meta), len(run.test)
-        for name, split in (("meta", run.meta), ("test", run.test)):
-            record.update(split_metrics(evaluate(run.model, split, device=record["device"]), name))
+        record.update(evaluate_run(train_run(spec, progress=progress)))
         record["status"], record["error"] = STATUS_OK, ""
     except Exception as err:  # recorded, so a study goes on
         record["status"] = STATUS_FAILED

@@ -41,12 +41,14 @@ def _check_frame(results: Any, columns: Sequence[str], name: str = "results") ->
 
 
 def _ok(results: pd.DataFrame) -> pd.DataFrame:
+    """Leave out failed runs; rows without a status (not from the engine) count as ok."""
     if "status" not in results.columns:
         return results
-    failed = int((results["status"] != STATUS_OK).sum())
+    ok = results["status"].isna() | (results["status"] == STATUS_OK)
+    failed = int((~ok).sum())
     if failed:
         warnings.warn(f"{failed} failed run(s) left out (status != 'ok').", UserWarning, stacklevel=3)
-    return results[results["status"] == STATUS_OK]
+    return results[ok]
 
 
 def _check_level(level: float, n_boot: int) -> None:
@@ -94,6 +96,13 @@ def _config_key(row: pd.Series, columns: Sequence[str]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
+def _choice(runs: pd.DataFrame, best: str, columns: Sequence[str]) -> str:
+    """The chosen values of the parameters that vary in a method's grid, as text."""
+    chosen = json.loads(best)
+    varied = [c for c in columns if c in chosen and runs[c].astype(str).nunique() > 1]
+    return ", ".join(f"{c.split('.', 1)[1]}={chosen[c]}" for c in varied) or "(one configuration)"
+
+
 @dataclass
 class Selection:
     """What :func:`select` chose.
@@ -101,7 +110,8 @@ class Selection:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per method: ``config`` (the chosen parameters as JSON), ``n_configs``
+        One row per method: ``config`` (the chosen parameters as JSON), ``choice`` (the
+        chosen values of the parameters its grid varies, as text), ``n_configs``
         (its tuning budget), ``n_seeds``, the mean selection score on the meta split,
         ``constraint_met``, and the mean of the reported metric on the test split.
     runs : pandas.DataFrame
@@ -203,7 +213,7 @@ def select(
             best = excess.idxmin()
             warnings.warn(f"select: no configuration of {method!r} meets {limits}; taking the closest.",
                           UserWarning, stacklevel=2)
-        rows.append({by: method, "config": best, "n_configs": len(means), "n_seeds": int(seeds[best]),
+        rows.append({by: method, "config": best, "choice": _choice(runs, best, columns), "n_configs": len(means), "n_seeds": int(seeds[best]),
                      score: float(means.loc[best, score]), "constraint_met": bool(ok[best]),
                      f"{report}_{metric}": float(means.loc[best, f"{report}_{metric}"])})
         chosen.append(runs[runs["config"] == best])
@@ -309,6 +319,9 @@ def compare(
         raise ValueError(MSG_TYPE.format(name="results", expected=f"one row per ({by}, {pair_on}); "
                                          "choose one configuration per method first (select)",
                                          got="several rows for some pairs"))
+    if results[by].nunique() < 2:
+        raise ValueError(MSG_TYPE.format(name="results", expected=f"runs of {baseline!r} and at least one "
+                                         "other method", got=f"only {sorted(map(str, set(results[by])))}"))
     base = results[results[by] == baseline].set_index(pair_on)
     rows = []
     for method in dict.fromkeys(results[by]):

@@ -13,6 +13,7 @@ import pandas as pd
 from .._validation import MSG_TYPE
 from .protocol import Selection, select
 from .spec import RunSpec
+from .store import STATUS_OK
 from .study import run_study
 
 
@@ -122,6 +123,10 @@ def tune_and_run(
     study = {"backend": backend, "workers": workers, "store": store, "ray_address": ray_address,
              "progress": progress}
     tuning = run_study([c.replace(seed=s) for c in configs for s in tune_seeds], **study)
+    failed = tuning[tuning["status"] != STATUS_OK]
+    if len(failed) == len(tuning):
+        raise RuntimeError(f"tune_and_run: all {len(tuning)} tuning runs failed; the first error:\n"
+                           f"{failed['error'].iloc[0]}")
     selection = select(tuning, metric=metric, maximize=maximize, constraint=constraint,
                        budget=next(iter(sizes.values())))
     runs = run_study(selection.specs(seeds), **study)
