@@ -6,12 +6,10 @@ two functions keep that bookkeeping out of the notebooks.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._progress import progress as show_progress
@@ -56,12 +54,13 @@ def over_seeds(run: Callable[[int], dict[str, Any] | list[dict[str, Any]]], seed
 
 def seed_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by: str | Sequence[str] = "method",
                  level: float = 0.95) -> pd.DataFrame:
-    """Mean over seeds with a Student-t interval, per ``by`` group and metric.
+    """Mean over seeds with a percentile-bootstrap interval, per ``by`` group and metric.
 
-    The interval is ``mean +- t_{(1+level)/2, k-1} * sd / sqrt(k)`` for ``k`` seeds: it
-    describes run-to-run variation (seeds of the split, the initialisation and the data
-    order), not sampling error of a fixed test set. With one seed the bounds are NaN
-    and a warning says so.
+    The same interval as :func:`~fairlib.experiments.summarize` (seeds resampled, so it
+    stays between the smallest and largest per-seed value and contains the mean), plus
+    the standard deviation over seeds. It describes run-to-run variation (seeds of the
+    split, the initialisation and the data order), not sampling error of a fixed test
+    set. With one seed the bounds are NaN and a warning says so.
 
     Returns
     -------
@@ -75,27 +74,26 @@ def seed_summary(frame: pd.DataFrame, metrics: Sequence[str], *, by: str | Seque
     >>> from fairlib.experiments import seed_summary
     >>> runs = pd.DataFrame({"method": ["a"] * 3, "acc": [0.8, 0.9, 1.0]})
     >>> s = seed_summary(runs, ["acc"])
-    >>> round(float(s.loc["a", ("acc", "mean")]), 3), round(float(s.loc["a", ("acc", "upper")]), 3)
-    (0.9, 1.148)
+    >>> round(float(s.loc["a", ("acc", "mean")]), 3), float(s.loc["a", ("acc", "upper")]) <= 1.0
+    (0.9, True)
     """
+    from .protocol import summarize
+
     if not 0 < level < 1:
         raise ValueError(f"Expected `level` to be in (0, 1), but got {level!r}.")
     missing = [m for m in metrics if m not in frame.columns]
     if missing:
         raise ValueError(f"Expected `metrics` to be columns of `frame`, but got unknown {missing}.")
-    from scipy import stats
-
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one warning below, not one per metric
+        boot = summarize(frame, list(metrics), by=by, level=level)
     out = {}
     for metric in metrics:
-        grouped = frame.groupby(by, sort=False)[metric]
-        mean, sd, n = grouped.mean(), grouped.std(ddof=1), grouped.count()
-        t = np.array([stats.t.ppf((1 + level) / 2, k - 1) if k > 1 else math.nan for k in n])
-        half = t * sd / np.sqrt(n)
-        out[(metric, "mean")] = mean
-        out[(metric, "sd")] = sd
-        out[(metric, "lower")] = mean - half
-        out[(metric, "upper")] = mean + half
-        out[(metric, "n")] = n
+        out[(metric, "mean")] = boot[(metric, "mean")]
+        out[(metric, "sd")] = frame.groupby(by, sort=False)[metric].std(ddof=1)
+        out[(metric, "lower")] = boot[(metric, "lower")]
+        out[(metric, "upper")] = boot[(metric, "upper")]
+        out[(metric, "n")] = boot[(metric, "n")].astype(int)
     if (frame.groupby(by, sort=False).size() < 2).any():
         warnings.warn("seed_summary: a group has a single seed; its interval is NaN.", UserWarning, stacklevel=2)
     return pd.DataFrame(out)
