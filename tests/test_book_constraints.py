@@ -65,3 +65,15 @@ def test_sweep_refuses_a_grid_value_that_breaks_a_constraint(tmp_path, capsys):
                  "--backend", "serial", "--out", str(tmp_path / "s")])
     assert code == 2 and not (tmp_path / "s").exists()
     assert "`strength` of 04_forml_equal_opportunity.ipynb to be < 1, but got 1.0" in capsys.readouterr().err
+
+
+def test_chapter_4_refuses_grids_that_would_give_methods_unequal_tuning_budgets():
+    # Chapter 4 builds each method's grid from these lists: ERM/Reweighing tune
+    # `weight_decays`, the others two values of their knob x `knob_weight_decays`.
+    notebook = ROOT / "notebooks" / "04_forml_equal_opportunity.ipynb"
+    defaults = notebook_defaults(notebook)
+    check_constraints(notebook, defaults)
+    for broken in ({"meta_lrs": [1.0, 3.0, 10.0]}, {"weight_decays": [1e-4, 1e-3]},
+                   {"dro_etas": [0.1]}):
+        with pytest.raises(ParameterError, match="equal tuning budget"):
+            check_constraints(notebook, {**defaults, **broken})
