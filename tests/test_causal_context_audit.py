@@ -309,3 +309,16 @@ def test_context_graph_has_one_arrow_per_edge(kind):
     assert len(arrows) == 5
     assert ("$S$" in labels) == (kind != "measurement_error")
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_every_gap_interval_contains_its_estimate_even_for_absolute_gaps_near_zero(seed):
+    from fairlib.studies.causal_context_audit import gap_table
+
+    gen = torch.Generator().manual_seed(seed)
+    n = 4000  # no true gap: the absolute gaps' bootstrap distributions sit above 0
+    group = torch.randint(0, 2, (n,), generator=gen)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    score = torch.rand(n, generator=gen)
+    table = gap_table(y, (score > 0.5).long(), score, sensitive_features=group, n_boot=300, seed=seed)
+    assert (table["lower"] <= table["estimate"]).all() and (table["estimate"] <= table["upper"]).all()

@@ -254,7 +254,8 @@ def gap_table(
         Index :data:`GAP_METRICS`; columns ``estimate``, ``lower``, ``upper``,
         ``noise_floor`` (calibration only, else NaN) and ``consistent_with_zero``: the
         interval contains 0 (signed gaps); both TPR and FPR do (equalized odds); the
-        estimate is at most the noise floor (calibration).
+        estimate is at most the noise floor (calibration). Every interval contains its
+        estimate (a percentile interval that would not is widened to it).
 
     Examples
     --------
@@ -310,6 +311,10 @@ def gap_table(
     out = pd.DataFrame.from_dict(rows, orient="index").reindex(list(GAP_METRICS))
     if "noise_floor" not in out:
         out["noise_floor"] = np.nan
+    # A percentile interval of an absolute gap near 0 can lie above its estimate; widen it
+    # to contain the estimate, as the protocol's intervals do.
+    out["lower"] = np.minimum(out["lower"], out["estimate"])
+    out["upper"] = np.maximum(out["upper"], out["estimate"])
     covers = (out["lower"] <= 0) & (out["upper"] >= 0)
     covers["equalized_odds"] = bool(covers["true_positive_rate"] and covers["false_positive_rate"])
     covers["calibration"] = bool(est <= floor)
