@@ -401,3 +401,22 @@ def test_compare_keeps_rows_without_a_status_and_names_a_missing_other_method():
     assert out.index.tolist() == [("mine", "eo")] and out.loc[("mine", "eo"), "n"] == 3
     with pytest.raises(ValueError, match="`results`.*'ERM' and at least one other method.*only \\['ERM'\\]"):
         compare(engine, metrics=["eo"])
+
+
+def test_tune_and_run_tunes_each_data_set_on_its_own_in_one_study():
+    from fairlib.experiments import tune_and_run
+
+    configs = _tiny_configs()
+    configs += [c.replace(dataset_params={"n": 400}) for c in configs]
+    tuned = tune_and_run(configs, tune_seeds=[100], seeds=[0, 1], backend="serial", metric="accuracy",
+                         progress=False)
+    assert tuned.selection.table.index.names == ["data", "method"]
+    assert set(tuned.runs["data"]) == {"synthetic n=300", "synthetic n=400"} and len(tuned.runs) == 8
+    for (data, method), row in tuned.selection.table.iterrows():
+        runs = tuned.tuning[(tuned.tuning["data"] == data) & (tuned.tuning["method"] == method)]
+        assert len(runs) == 2 and row["n_configs"] == 2
+        best = runs.loc[runs["meta_accuracy"].idxmax(), "train.lr"]
+        assert (tuned.runs[(tuned.runs["data"] == data) & (tuned.runs["method"] == method)]["train.lr"] == best).all()
+    assert tuned.chosen("ERM", 5, data="synthetic n=400").dataset_params == (("n", 400),)
+    with pytest.raises(ValueError, match="equal tuning budget\\) on synthetic n=400"):
+        tune_and_run(configs[:-1], tune_seeds=[100], seeds=[0], backend="serial", progress=False)

@@ -221,6 +221,15 @@ def _jtt_stage1(strategy: Any, make_model: Callable[[], Any], train: Any, fit_kw
     strategy.identify_errors(stage1, train)
 
 
+def _cooldown(*, tau: float = 5.0, switch_at: int = 1, final_tau: float = 1.0,
+              groups: str = "group_label") -> Any:
+    """Group-balanced sampling on the Cooldown schedule: ``tau`` for ``switch_at`` epochs,
+    then ``final_tau`` (the paper switches half-way through training)."""
+    from ..weighting import Cooldown, GroupBalancedSampling
+
+    return GroupBalancedSampling(tau=Cooldown(tau, switch_at=switch_at, final_tau=final_tau), groups=groups)
+
+
 for _name, _factory in (("synthetic", _synthetic), ("colored_digits", _colored_digits)):
     register_dataset(_name, _factory)
 for _name in ("adult", "compas", "german", "census_kdd"):
@@ -231,3 +240,4 @@ for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", 
               "KLDRO", "FEBS", "FIS", "L2RW", "FORML"):
     register_method(_name, _strategy(_name))
 register_method("JTT", _strategy("JTT"), prepare=_jtt_stage1, stage_params=("stage1_epochs",))
+register_method("Cooldown", _cooldown)

@@ -4,6 +4,7 @@ split of tuning seeds, then rerun each method's choice on fresh evaluation seeds
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,10 @@ class Tuned:
     ----------
     selection : Selection
         Each method's chosen configuration (``selection.table``: the config, its budget,
-        its mean score on the meta split of the tuning seeds).
+        its mean score on the meta split of the tuning seeds). With several data sets,
+        each is tuned on its own; the table is indexed by ``(data, method)`` and the
+        records gain a ``data`` column (the data set's name, with its parameters if the
+        name alone is ambiguous).
     tuning : pandas.DataFrame
         Every tuning record (each configuration on each tuning seed).
     runs : pandas.DataFrame
@@ -36,9 +40,12 @@ class Tuned:
     tuning: pd.DataFrame
     runs: pd.DataFrame
 
-    def chosen(self, method: str, seed: int) -> RunSpec:
-        """The spec of ``method``'s chosen configuration on ``seed`` (e.g. for :func:`train_run`)."""
+    def chosen(self, method: str, seed: int, data: str | None = None) -> RunSpec:
+        """The spec of ``method``'s chosen configuration on ``seed`` (e.g. for :func:`train_run`);
+        ``data`` names the data set when several were tuned."""
         rows = self.runs[self.runs["method"] == method]
+        if data is not None:
+            rows = rows[rows["data"] == data]
         if rows.empty:
             raise ValueError(MSG_TYPE.format(name="method", expected=f"one of {sorted(self.runs['method'].unique())}",
                                              got=repr(method)))
@@ -83,7 +90,8 @@ def tune_and_run(
     Parameters
     ----------
     configs : iterable of RunSpec
-        The grid of every method (e.g. from :func:`grid`), one spec per configuration.
+        The grid of every method (e.g. from :func:`grid`), one spec per configuration;
+        specs on several data sets are tuned per data set, with one pool for all.
     tune_seeds, seeds : sequence of int
         Tuning seeds and evaluation seeds (disjoint).
     metric, maximize, constraint
@@ -111,23 +119,50 @@ def tune_and_run(
     if set(tune_seeds) & set(seeds):
         raise ValueError(MSG_TYPE.format(name="tune_seeds", expected="seeds disjoint from `seeds`",
                                          got=f"{sorted(set(tune_seeds) & set(seeds))} in both"))
-    configs = list(dict.fromkeys(c.replace(seed=tune_seeds[0]) for c in configs))
+    configs = list(configs)
     if not configs or not all(isinstance(c, RunSpec) for c in configs):
         raise ValueError(MSG_TYPE.format(name="configs", expected="a non-empty list of RunSpec", got=repr(configs)[:80]))
-    sizes: dict[str, int] = {}
-    for c in configs:
-        sizes[c.method] = sizes.get(c.method, 0) + 1
-    if len(set(sizes.values())) > 1:
-        raise ValueError(MSG_TYPE.format(name="configs", expected="the same number of configurations for every "
-                                         "method (an equal tuning budget)", got=sizes))
+    groups: dict[str, list[RunSpec]] = {}  # data set -> its configurations
+    for c in dict.fromkeys(c.replace(seed=tune_seeds[0]) for c in configs):
+        groups.setdefault(_data_label(c, configs), []).append(c)
+    budgets = {}
+    for label, group in groups.items():
+        sizes = Counter(c.method for c in group)
+        if len(set(sizes.values())) > 1:
+            raise ValueError(MSG_TYPE.format(name="configs", expected="the same number of configurations for every "
+                                             f"method (an equal tuning budget){' on ' + label if len(groups) > 1 else ''}",
+                                             got=dict(sizes)))
+        budgets[label] = next(iter(sizes.values()))
     study = {"backend": backend, "workers": workers, "store": store, "ray_address": ray_address,
              "progress": progress}
-    tuning = run_study([c.replace(seed=s) for c in configs for s in tune_seeds], **study)
+    # One study for every data set's tuning and one for every evaluation: pools start twice.
+    tune_specs = {label: [c.replace(seed=s) for c in group for s in tune_seeds] for label, group in groups.items()}
+    tuning = run_study([spec for specs in tune_specs.values() for spec in specs], **study)
     failed = tuning[tuning["status"] != STATUS_OK]
     if len(failed) == len(tuning):
         raise RuntimeError(f"tune_and_run: all {len(tuning)} tuning runs failed; the first error:\n"
                            f"{failed['error'].iloc[0]}")
-    selection = select(tuning, metric=metric, maximize=maximize, constraint=constraint,
-                       budget=next(iter(sizes.values())))
-    runs = run_study(selection.specs(seeds), **study)
+    selections = {}
+    for label, specs in tune_specs.items():
+        ids = {spec.run_id for spec in specs}
+        selections[label] = select(tuning[tuning["run_id"].isin(ids)], metric=metric, maximize=maximize,
+                                   constraint=constraint, budget=budgets[label])
+    runs = run_study([spec for sel in selections.values() for spec in sel.specs(seeds)], **study)
+    if len(selections) == 1:
+        selection = next(iter(selections.values()))
+    else:
+        selection = Selection(pd.concat({k: v.table for k, v in selections.items()}, names=["data"]),
+                              pd.concat([v.runs for v in selections.values()], ignore_index=True))
+        labels = {spec.run_id: label for label, sel in selections.items() for spec in sel.specs(seeds)}
+        runs.insert(0, "data", runs["run_id"].map(labels))
+        tuning.insert(0, "data", tuning["run_id"].map({spec.run_id: label for label, specs in tune_specs.items()
+                                                        for spec in specs}))
     return Tuned(selection, tuning, runs)
+
+
+def _data_label(config: RunSpec, configs: Sequence[RunSpec]) -> str:
+    """The data set's name, with its parameters when the name alone is ambiguous."""
+    same_name = {c.dataset_params for c in configs if c.dataset == config.dataset}
+    if len(same_name) == 1:
+        return config.dataset
+    return config.dataset + " " + ", ".join(f"{k}={v}" for k, v in config.dataset_params)
