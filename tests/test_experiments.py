@@ -420,3 +420,44 @@ def test_tune_and_run_tunes_each_data_set_on_its_own_in_one_study():
     assert tuned.chosen("ERM", 5, data="synthetic n=400").dataset_params == (("n", 400),)
     with pytest.raises(ValueError, match="equal tuning budget\\) on synthetic n=400"):
         tune_and_run(configs[:-1], tune_seeds=[100], seeds=[0], backend="serial", progress=False)
+
+
+@pytest.mark.parametrize("env, address, expected", [
+    ("", None, {"num_cpus": 3, "include_dashboard": False, "log_to_driver": False}),
+    ("ray://head:10001", None, {"log_to_driver": False}),  # connect to the named cluster
+    ("ray://head:10001", "auto", {"address": "auto", "log_to_driver": False}),
+])
+def test_ray_backend_connects_to_the_address_or_ray_address_else_starts_a_local_ray(monkeypatch, env, address,
+                                                                                       expected):
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            calls.append(kwargs)
+            raise Stop
+
+    monkeypatch.setenv("RAY_ADDRESS", env)
+    monkeypatch.setattr(backends, "import_ray", lambda: FakeRay)
+    with pytest.raises(Stop):
+        list(backends.map_unordered(abs, [1], backend="ray", workers=3, ray_address=address))
+    assert calls == [expected]
+
+
+def test_a_spec_rebuilt_from_a_table_row_is_exact_even_after_ints_became_floats():
+    jtt = RunSpec("adult", "logistic", "JTT", method_params={"up_weight": 5, "stage1_epochs": 1},
+                  dataset_params={"n": 12000}, train={"epochs": 5}, tags={"k": 1})
+    erm = RunSpec("adult", "logistic", "ERM", train={"epochs": 5, "lr": 0.1})
+    table = pd.DataFrame([jtt.flat(), erm.flat()])
+    assert table["method.up_weight"].dtype == float  # what a mixed table does to an int column
+    rebuilt = RunSpec.from_record(table.iloc[0].to_dict())
+    assert rebuilt == jtt and rebuilt.run_id == jtt.run_id
+    assert dict(rebuilt.method_params)["up_weight"] == 5 and isinstance(dict(rebuilt.method_params)["up_weight"], int)
+    assert RunSpec.from_record(table.iloc[1].to_dict()) == erm

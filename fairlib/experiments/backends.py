@@ -96,7 +96,8 @@ def map_unordered(
         Arguments, one call each; picklable for the process and Ray backends.
     backend : {"serial", "process", "ray"}
         ``"process"`` uses a ``spawn`` process pool; ``"ray"`` connects to
-        ``ray_address`` when given, else starts (or reuses) a local Ray.
+        ``ray_address`` when given, else to the cluster the ``RAY_ADDRESS`` environment
+        variable names, else starts (or reuses) a local Ray.
     workers : int, optional
         Pool size (default: one per core); for Ray, the number of CPUs of a local instance.
     threads_per_worker : int
@@ -150,7 +151,9 @@ def _ray(fn: Callable[[Any], Any], items: list[Any], workers: int | None, addres
          threads: int) -> Iterator[tuple[Any, Any, str | None]]:
     ray = import_ray()
     if not ray.is_initialized():
-        if address is not None:
+        if address is None and os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=False)  # the cluster RAY_ADDRESS names
+        elif address is not None:
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False)

@@ -154,10 +154,12 @@ class RunSpec:
     def flat(self) -> dict[str, Any]:
         """One flat row of the parameters: ``dataset``, ``dataset.<param>``, ..., ``seed``.
 
-        List and dict values become JSON text so each column keeps one type.
+        List and dict values become JSON text so each column keeps one type. The
+        ``spec`` column holds the whole spec as JSON, so :meth:`from_record` rebuilds it
+        exactly even after a table has turned an integer column into floats.
         """
-        row: dict[str, Any] = {"run_id": self.run_id, "dataset": self.dataset, "model": self.model,
-                               "method": self.method, "seed": self.seed}
+        row: dict[str, Any] = {"run_id": self.run_id, "spec": self.to_json(), "dataset": self.dataset,
+                               "model": self.model, "method": self.method, "seed": self.seed}
         groups = (("dataset", self.dataset_params), ("model", self.model_params),
                   ("method", self.method_params), ("train", tuple(self.train_settings.items())),
                   ("tag", self.tags))
@@ -180,6 +182,9 @@ class RunSpec:
         >>> RunSpec.from_record(spec.flat()) == spec
         True
         """
+        text = record.get("spec")
+        if isinstance(text, str) and text.startswith("{"):
+            return cls.from_json(text)
         fields_: dict[str, dict[str, Any]] = {"dataset_params": {}, "model_params": {},
                                               "method_params": {}, "train": {}, "tags": {}}
         target = {"dataset": "dataset_params", "model": "model_params", "method": "method_params",
@@ -197,6 +202,28 @@ class RunSpec:
         except KeyError as err:
             raise ValueError(MSG_TYPE.format(name="record", expected="a record with dataset, model, "
                                              "method and seed", got=f"no {err}")) from None
+
+    def to_json(self) -> str:
+        """The spec as JSON text (integers stay integers); :meth:`from_json` reads it back."""
+        params = {name: dict(getattr(self, name)) for name in
+                  ("dataset_params", "model_params", "method_params", "train", "tags")}
+        return json.dumps({"dataset": self.dataset, "model": self.model, "method": self.method,
+                           "seed": self.seed, **params}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        """The spec :meth:`to_json` wrote.
+
+        Examples
+        --------
+        >>> from fairlib.experiments import RunSpec
+        >>> spec = RunSpec("adult", "logistic", "JTT", method_params={"up_weight": 5})
+        >>> RunSpec.from_json(spec.to_json()) == spec
+        True
+        """
+        data = json.loads(text)
+        return cls(data.pop("dataset"), data.pop("model"), data.pop("method"), seed=int(data.pop("seed")),
+                   **data)
 
     def replace(self, **changes: Any) -> RunSpec:
         """A copy with some fields changed (dicts replace the whole field)."""
