@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -277,3 +278,22 @@ def test_real_student_edition_builds_and_holds_no_solution(tmp_path, smoke_build
         leaked += [f"{name}: {line}" for line in lines if line in student]
     assert seen > 50  # the teacher edition shows them
     assert leaked == []
+
+
+INTERVAL = re.compile(r"([+\-−]?\d+(?:\.\d+)?)(%?)\s*\[\s*([+\-−]?\d+(?:\.\d+)?)%?\s*,\s*([+\-−]?\d+(?:\.\d+)?)%?\s*\]")
+
+
+def test_every_printed_interval_contains_its_estimate_and_percentages_stay_in_range(smoke_build):
+    # Scans the text of every built chapter for "estimate [lower, upper]".
+    import html as html_lib
+
+    found = 0
+    for page in sorted((smoke_build.html / "chapters").glob("*.html")):
+        text = re.sub(r"<[^>]+>", "", html_lib.unescape(page.read_text()))
+        for m in INTERVAL.finditer(text):
+            est, lo, hi = (float(g.replace("−", "-")) for g in (m.group(1), m.group(3), m.group(4)))
+            found += 1
+            assert lo <= est <= hi, f"{page.name}: {m.group(0)!r} excludes its estimate"
+            if m.group(2) and not m.group(1).startswith(("+", "-", "−")):
+                assert 0 <= lo and hi <= 100, f"{page.name}: {m.group(0)!r} leaves 0-100%"
+    assert found > 50  # the chapters do print intervals

@@ -461,3 +461,12 @@ def test_a_spec_rebuilt_from_a_table_row_is_exact_even_after_ints_became_floats(
     assert rebuilt == jtt and rebuilt.run_id == jtt.run_id
     assert dict(rebuilt.method_params)["up_weight"] == 5 and isinstance(dict(rebuilt.method_params)["up_weight"], int)
     assert RunSpec.from_record(table.iloc[1].to_dict()) == erm
+
+
+def test_colored_digits_can_score_by_colour_label_cell():
+    spec = RunSpec("colored_digits", "mlp", "ERM", seed=0, dataset_params={"eval_cells": True},
+                   model_params={"hidden": [8]}, train={"epochs": 1, "device": "cpu"})
+    record = execute(spec)
+    cells = [k for k in record if k.startswith("test_accuracy[")]
+    assert record["status"] == "ok" and len(cells) == 4 and "test_accuracy[red, y=1]" in cells
+    assert record["test_worst_group_accuracy"] == min(record[k] for k in cells)

@@ -166,11 +166,19 @@ def _synthetic(*, seed: int, n: int = 2000, split: Sequence[float] = (0.6, 0.2, 
     return _split(make_biased_classification(n, seed=seed, **params), seed, split, meta_balanced, None)
 
 
-def _colored_digits(*, seed: int, **params: Any) -> Any:
-    """``make_colored_digits(seed=seed, **params)``: its own train / meta / test strengths."""
+def _colored_digits(*, seed: int, eval_cells: bool = False, **params: Any) -> Any:
+    """``make_colored_digits(seed=seed, **params)``: its own train / meta / test strengths.
+
+    ``eval_cells=True`` scores the meta and test splits by (colour, label) cell
+    (:meth:`~fairlib.datasets.FairDataset.cell_view`), so ``worst_group_accuracy`` is the
+    worst cell's; training still sees the colours.
+    """
     from ..datasets import make_colored_digits
 
-    return make_colored_digits(seed=seed, **params)
+    splits = make_colored_digits(seed=seed, **params)
+    if eval_cells:
+        return splits._replace(meta=splits.meta.cell_view(), test=splits.test.cell_view())
+    return splits
 
 
 # -- built-in models ------------------------------------------------------------------------
