@@ -322,3 +322,6 @@ def test_every_gap_interval_contains_its_estimate_even_for_absolute_gaps_near_ze
     score = torch.rand(n, generator=gen)
     table = gap_table(y, (score > 0.5).long(), score, sensitive_features=group, n_boot=300, seed=seed)
     assert (table["lower"] <= table["estimate"]).all() and (table["estimate"] <= table["upper"]).all()
+    # the printed interval and "consistent with zero" agree (calibration uses its noise floor)
+    rows = table.drop(index="calibration")
+    assert (rows["consistent_with_zero"] == ((rows["lower"] <= 0) & (rows["upper"] >= 0))).all()

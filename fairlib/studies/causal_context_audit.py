@@ -254,8 +254,10 @@ def gap_table(
         Index :data:`GAP_METRICS`; columns ``estimate``, ``lower``, ``upper``,
         ``noise_floor`` (calibration only, else NaN) and ``consistent_with_zero``: the
         interval contains 0 (signed gaps); both TPR and FPR do (equalized odds); the
-        estimate is at most the noise floor (calibration). Every interval contains its
-        estimate (a percentile interval that would not is widened to it).
+        estimate is at most the noise floor (calibration). The equalized-odds interval is
+        built from the two signed ones (from the largest distance of either from 0 to the
+        largest absolute end), so it includes 0 exactly when both do. Every interval
+        contains its estimate (a percentile interval that would not is widened to it).
 
     Examples
     --------
@@ -287,9 +289,13 @@ def gap_table(
         est = float(by_group[1] - by_group[0])
         lo, hi = _percentiles(res.by_group_samples[:, 1, r] - res.by_group_samples[:, 0, r], level)
         rows[key] = {"estimate": est, "lower": lo, "upper": hi}
-    lo, hi = res.interval("equalized_odds_difference")
-    rows["equalized_odds"] = {"estimate": report.measure("equalized_odds_difference"),
-                              "lower": lo, "upper": hi}
+    # max(|TPR gap|, |FPR gap|) lies between the largest distance of a signed interval from 0
+    # and the largest absolute end of one; this interval includes 0 exactly when both do.
+    signed = [rows[k] for k in ("true_positive_rate", "false_positive_rate")]
+    rows["equalized_odds"] = {
+        "estimate": report.measure("equalized_odds_difference"),
+        "lower": max(max(r["lower"], -r["upper"], 0.0) for r in signed),
+        "upper": max(max(abs(r["lower"]), abs(r["upper"])) for r in signed)}
 
     yt, _, ys, groups, _ = prepare_labels(y_true, None, sensitive_features, None, scores=y_score)
     assert ys is not None
