@@ -137,6 +137,6 @@ def note_intervals(frame: pd.DataFrame, prefix: str = "", *, names: Mapping[str,
             note(base + suffix, value * k)
             keys.append(base + suffix)
         if comparison:
-            note(base + "_zero", "includes" if lo <= 0 <= hi else "excludes")
+            note(base + "_zero", "includes" if frame.loc[(row, metric), "consistent_with_zero"] else "excludes")
             keys.append(base + "_zero")
     return keys

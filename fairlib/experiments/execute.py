@@ -142,11 +142,10 @@ def evaluate_run(run: TrainedRun) -> dict[str, float]:
     """
     from ..train import evaluate
 
-    device = next(run.model.parameters()).device
     out: dict[str, float] = {"train_loss": float(run.history.last("train_loss")),
                              "n_train": len(run.train), "n_meta": len(run.meta), "n_test": len(run.test)}
     for name, split in (("meta", run.meta), ("test", run.test)):
-        out.update(split_metrics(evaluate(run.model, split, device=device), name))
+        out.update(split_metrics(evaluate(run.model, split), name))  # on the model's device
     return out
 
 

@@ -122,9 +122,12 @@ def tune_and_run(
     configs = list(configs)
     if not configs or not all(isinstance(c, RunSpec) for c in configs):
         raise ValueError(MSG_TYPE.format(name="configs", expected="a non-empty list of RunSpec", got=repr(configs)[:80]))
+    params_of: dict[str, set[Any]] = {}  # data set name -> its parameter sets
+    for c in configs:
+        params_of.setdefault(c.dataset, set()).add(c.dataset_params)
     groups: dict[str, list[RunSpec]] = {}  # data set -> its configurations
     for c in dict.fromkeys(c.replace(seed=tune_seeds[0]) for c in configs):
-        groups.setdefault(_data_label(c, configs), []).append(c)
+        groups.setdefault(_data_label(c, len(params_of[c.dataset]) > 1), []).append(c)
     budgets = {}
     for label, group in groups.items():
         sizes = Counter(c.method for c in group)
@@ -147,22 +150,21 @@ def tune_and_run(
         ids = {spec.run_id for spec in specs}
         selections[label] = select(tuning[tuning["run_id"].isin(ids)], metric=metric, maximize=maximize,
                                    constraint=constraint, budget=budgets[label])
-    runs = run_study([spec for sel in selections.values() for spec in sel.specs(seeds)], **study)
+    eval_specs = {label: sel.specs(seeds) for label, sel in selections.items()}
+    runs = run_study([spec for specs in eval_specs.values() for spec in specs], **study)
     if len(selections) == 1:
-        selection = next(iter(selections.values()))
-    else:
-        selection = Selection(pd.concat({k: v.table for k, v in selections.items()}, names=["data"]),
-                              pd.concat([v.runs for v in selections.values()], ignore_index=True))
-        labels = {spec.run_id: label for label, sel in selections.items() for spec in sel.specs(seeds)}
-        runs.insert(0, "data", runs["run_id"].map(labels))
-        tuning.insert(0, "data", tuning["run_id"].map({spec.run_id: label for label, specs in tune_specs.items()
-                                                        for spec in specs}))
+        return Tuned(next(iter(selections.values())), tuning, runs)
+    selection = Selection(pd.concat({k: v.table for k, v in selections.items()}, names=["data"]),
+                          pd.concat([v.runs for v in selections.values()], ignore_index=True))
+    label_of = {spec.run_id: label for specs_by_label in (tune_specs, eval_specs)
+                for label, specs in specs_by_label.items() for spec in specs}
+    runs.insert(0, "data", runs["run_id"].map(label_of))
+    tuning.insert(0, "data", tuning["run_id"].map(label_of))
     return Tuned(selection, tuning, runs)
 
 
-def _data_label(config: RunSpec, configs: Sequence[RunSpec]) -> str:
+def _data_label(config: RunSpec, ambiguous: bool) -> str:
     """The data set's name, with its parameters when the name alone is ambiguous."""
-    same_name = {c.dataset_params for c in configs if c.dataset == config.dataset}
-    if len(same_name) == 1:
+    if not ambiguous:
         return config.dataset
     return config.dataset + " " + ", ".join(f"{k}={v}" for k, v in config.dataset_params)
