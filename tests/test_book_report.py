@@ -44,3 +44,16 @@ def test_note_intervals_glues_estimates_bounds_and_a_computed_zero_word(runs, mo
 def test_a_frame_that_is_not_a_summary_is_refused():
     with pytest.raises(TypeError, match="`frame`.*summarize or compare.*DataFrame"):
         interval_table(pd.DataFrame({"a": [1]}))
+
+
+def test_note_takes_a_mapping_and_refuses_a_mapping_with_a_value(monkeypatch):
+    from fairlib.book import note
+
+    glued = {}
+    monkeypatch.setattr("myst_nb.glue", lambda key, value, display: glued.__setitem__(key, value))
+    note({"n": 3, "share": 0.25, "word": "red"})
+    assert glued == {"n": 3, "share": 0.25, "word": "red"} and type(glued["n"]) is int
+    with pytest.raises(TypeError, match="`value` to be omitted"):
+        note({"n": 3}, 4)
+    with pytest.raises(TypeError, match="a `value` for the glue name 'n'"):
+        note("n")

@@ -216,6 +216,22 @@ def test_factories_from_main_are_refused_for_worker_backends(monkeypatch):
     assert run_study([spec], backend="serial", progress=False)["status"].tolist() == ["ok"]
 
 
+def test_process_workers_import_the_module_that_registered_a_data_set(tmp_path, monkeypatch):
+    # A chapter registers its data set in its fairlib.studies module; spawned workers start
+    # with a fresh registry, so run_study must import that module in them first.
+    (tmp_path / "fairlib_registering_test.py").write_text(
+        "from fairlib.experiments import registry\n"
+        "@registry.register_dataset('registered_in_a_module_test')\n"
+        "def tiny(*, seed, n=200):\n"
+        "    return registry.get_dataset('synthetic')(seed=seed, n=n)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fairlib_registering_test  # noqa: F401  (registers in this process only)
+
+    spec = RunSpec("registered_in_a_module_test", "logistic", "ERM", train=TRAIN)
+    out = run_study([spec], backend="process", workers=1, progress=False)
+    assert out["status"].tolist() == ["ok"], out["error"].tolist()
+
+
 def test_store_rejects_a_file_and_a_record_without_id(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")

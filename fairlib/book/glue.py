@@ -13,10 +13,12 @@ import ast
 import math
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 SCALAR_TYPES = (str, int, float, bool)
 _NUMPY_SCALAR = re.compile(r"(?:np|numpy)\.(\w+)\((.*)\)", flags=re.S)
+_NO_VALUE = object()  # `note(mapping)` takes no value
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -138,7 +140,7 @@ def read_glue(path: str | os.PathLike[str]) -> dict[str, Any]:
     return values
 
 
-def note(key: str, value: Any) -> None:
+def note(key: str | Mapping[str, Any], value: Any = _NO_VALUE) -> None:
     """Glue a number or a word for the chapter's prose, without displaying it.
 
     Integers (Python or numpy) are glued as ``int``, strings as they are, everything else
@@ -147,8 +149,9 @@ def note(key: str, value: Any) -> None:
 
     Parameters
     ----------
-    key : str
-        The glue name the prose refers to.
+    key : str or mapping
+        The glue name the prose refers to; or a mapping of names to values, glued in turn
+        (then ``value`` is not given).
     value : int, float, str or a numpy / torch scalar
         The value.
 
@@ -156,10 +159,20 @@ def note(key: str, value: Any) -> None:
     --------
     >>> from fairlib.book import note
     >>> note("n_rows", 6172)  # in a notebook, the prose then reads {glue:text}`n_rows:,d`
+    >>> note({"n_train": 4000, "model_text": "a logistic regression"})
     """
     import numpy as np
     from myst_nb import glue
 
+    if isinstance(key, Mapping):
+        if value is not _NO_VALUE:
+            raise TypeError("Expected `value` to be omitted when `key` is a mapping of names to values, "
+                            f"but got {value!r}.")
+        for name, item in key.items():
+            note(name, item)
+        return
+    if value is _NO_VALUE:
+        raise TypeError(f"Expected a `value` for the glue name {key!r}, but got none.")
     if not isinstance(key, str) or not key:
         raise TypeError(f"Expected `key` to be a non-empty glue name, but got {key!r}.")
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

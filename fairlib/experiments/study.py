@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +31,25 @@ def _check_importable(specs: list[RunSpec], backend: str) -> None:
                     name=kind, expected=f"a factory importable by {backend!r} workers (defined in a module, "
                     "not in a notebook or script's __main__), or backend='serial'",
                     got=f"{getattr(spec, kind)!r} registered from __main__"))
+
+
+def _registering_modules(specs: list[RunSpec]) -> tuple[str, ...]:
+    """Modules outside ``fairlib.experiments`` whose factories the specs use (e.g. a chapter's
+    ``fairlib.studies`` module that registers its data set): workers import them first."""
+    modules = set()
+    for spec in specs:
+        for factory in (get_dataset(spec.dataset), get_model(spec.model), get_method(spec.method).factory):
+            module = getattr(factory, "__module__", None) or ""
+            if module not in ("", "__main__") and not module.startswith("fairlib.experiments"):
+                modules.add(module)
+    return tuple(sorted(modules))
+
+
+def _execute_after_import(modules: tuple[str, ...], spec: RunSpec) -> dict[str, Any]:
+    """Import the registering modules in this worker, then run the spec."""
+    for module in modules:
+        importlib.import_module(module)
+    return execute(spec)
 
 
 def _check_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
@@ -115,7 +136,8 @@ def run_study(
             finished = {r["run_id"]: r for r in ok.to_dict("records")}
     todo = [s for s in specs if s.run_id not in finished]
     records = dict(finished)
-    runs = map_unordered(execute, todo, backend=backend, workers=workers, ray_address=ray_address)
+    fn = functools.partial(_execute_after_import, _registering_modules(todo))
+    runs = map_unordered(fn, todo, backend=backend, workers=workers, ray_address=ray_address)
     bar = show_progress(runs, progress and bool(todo), total=len(todo), desc="runs", unit="run")
     for spec, record, error in bar:
         if record is None:
