@@ -486,3 +486,22 @@ def test_colored_digits_can_score_by_colour_label_cell():
     cells = [k for k in record if k.startswith("test_accuracy[")]
     assert record["status"] == "ok" and len(cells) == 4 and "test_accuracy[red, y=1]" in cells
     assert record["test_worst_group_accuracy"] == min(record[k] for k in cells)
+
+
+def test_extra_metrics_join_the_record_keep_old_run_ids_and_round_trip(tmp_path):
+    from fairlib.experiments import register_metric
+
+    @register_metric("train_positive_share_test", replace=True)
+    def share(run):
+        return {"train_positive_share": float(run.train.y.double().mean())}
+
+    plain = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
+    spec = plain.replace(metrics=["train_positive_share_test"])
+    assert spec.run_id != plain.run_id and "metrics" not in plain.to_dict()
+    assert RunSpec.from_json(spec.to_json()) == spec and RunSpec.from_record(execute(spec)) == spec
+    out = run_study([spec], backend="serial", progress=False)
+    assert 0 < out["train_positive_share"].iloc[0] < 1
+    with pytest.raises(ValueError, match="`metric` to be one of"):
+        run_study([plain.replace(metrics=["no_such_metric"])], backend="serial", progress=False)
+    with pytest.raises(TypeError, match="`metrics` to be a list of registered metric names"):
+        plain.replace(metrics="train_positive_share_test")

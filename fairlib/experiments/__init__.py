@@ -3,7 +3,8 @@
 - :class:`RunSpec` and :func:`grid`: a run is a hashable specification (dataset, model,
   method and their parameters, training settings, seed); :func:`execute` turns it into one
   flat record. Names resolve through :mod:`~fairlib.experiments.registry`, which users extend
-  with :func:`register_dataset`, :func:`register_model` and :func:`register_method`.
+  with :func:`register_dataset`, :func:`register_model`, :func:`register_method` and
+  :func:`register_metric` (extra metrics a spec adds to its record).
 - :func:`run_study`: many runs on the ``"serial"``, ``"process"`` (default) or ``"ray"``
   backend, appended to a :class:`ResultStore` as they finish; a rerun skips finished runs.
 - :func:`select`, :func:`compare`, :func:`summarize`: choose each
@@ -17,7 +18,7 @@
 
 from .execute import SPLIT_METRICS, TrainedRun, evaluate_run, execute, train_run
 from .protocol import Selection, compare, select, summarize
-from .registry import register_dataset, register_method, register_model
+from .registry import register_dataset, register_method, register_metric, register_model
 from .seeds import over_seeds, seed_summary
 from .spec import RunSpec, grid
 from .store import ResultStore
@@ -38,6 +39,7 @@ __all__ = [
     "over_seeds",
     "register_dataset",
     "register_method",
+    "register_metric",
     "register_model",
     "run_study",
     "seed_summary",

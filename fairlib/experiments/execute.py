@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from .registry import get_dataset, get_method, get_model
+from .registry import get_dataset, get_method, get_metric, get_model
 from .spec import RunSpec
 from .store import STATUS_FAILED, STATUS_OK
 
@@ -129,7 +129,8 @@ def train_run(spec: RunSpec, *, splits: Any = None, track_test: bool = False,
 
 def evaluate_run(run: TrainedRun) -> dict[str, float]:
     """The metrics of a trained run, as in its record: split sizes, final training loss,
-    and :data:`SPLIT_METRICS` and per-group rates on the meta and the test split.
+    :data:`SPLIT_METRICS` and per-group rates on the meta and the test split, and the
+    spec's extra ``metrics``.
 
     Examples
     --------
@@ -146,6 +147,8 @@ def evaluate_run(run: TrainedRun) -> dict[str, float]:
                              "n_train": len(run.train), "n_meta": len(run.meta), "n_test": len(run.test)}
     for name, split in (("meta", run.meta), ("test", run.test)):
         out.update(split_metrics(evaluate(run.model, split), name))  # on the model's device
+    for metric in run.spec.metrics:
+        out.update(get_metric(metric)(run))
     return out
 
 

@@ -40,6 +40,7 @@ class MethodEntry:
 _DATASETS: dict[str, DatasetFactory] = {}
 _MODELS: dict[str, ModelFactory] = {}
 _METHODS: dict[str, MethodEntry] = {}
+_METRICS: dict[str, Callable[..., Any]] = {}
 
 
 def _register(table: dict[str, Any], kind: str, name: str, value: Any, replace: bool) -> None:
@@ -89,6 +90,29 @@ def register_method(name: str, factory: Callable[..., Any] | None = None, *,
     return factory
 
 
+def register_metric(name: str, fn: Callable[..., Any] | None = None, *, replace: bool = False) -> Any:
+    """Register ``fn(run: TrainedRun) -> dict[str, float]`` under ``name`` (usable as a decorator).
+
+    A spec listing ``name`` in its ``metrics`` gets ``fn``'s values added to its record,
+    computed on the trained run (model, strategy and splits) in the worker that trained it.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, execute, register_metric
+    >>> @register_metric("largest_cell_weight_doc_example", replace=True)
+    ... def largest_cell_weight(run):
+    ...     return {"largest_cell_weight": float(run.strategy.cell_weights_.max())}
+    >>> spec = RunSpec("synthetic", "logistic", "Reweighing", dataset_params={"n": 300},
+    ...                train={"epochs": 1, "device": "cpu"}, metrics=["largest_cell_weight_doc_example"])
+    >>> execute(spec)["largest_cell_weight"] > 1
+    True
+    """
+    if fn is None:
+        return lambda f: register_metric(name, f, replace=replace) or f
+    _register(_METRICS, "metric", name, fn, replace)
+    return fn
+
+
 def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
     if name not in table:
         raise ValueError(MSG_TYPE.format(name=kind, expected=f"one of {sorted(table)}", got=repr(name)))
@@ -108,6 +132,11 @@ def get_model(name: str) -> ModelFactory:
 def get_method(name: str) -> MethodEntry:
     """The method entry registered as ``name``."""
     return _lookup(_METHODS, "method", name)
+
+
+def get_metric(name: str) -> Callable[..., Any]:
+    """The extra metric registered as ``name``."""
+    return _lookup(_METRICS, "metric", name)
 
 
 def datasets() -> list[str]:

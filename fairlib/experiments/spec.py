@@ -90,6 +90,9 @@ class RunSpec:
         ``lr``, ``weight_decay``, ``device``); unset ones take :data:`TRAIN_DEFAULTS`.
     tags : dict
         Free labels copied into the record (e.g. ``stage="tune"``); part of the identity.
+    metrics : sequence of str
+        Names of extra metrics (registered with :func:`~fairlib.experiments.register_metric`)
+        computed on the trained run and added to its record, e.g. a chapter's audit.
 
     Examples
     --------
@@ -109,6 +112,7 @@ class RunSpec:
     method_params: Params = ()
     train: Params = ()
     tags: Params = field(default=())
+    metrics: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("dataset", "model", "method"):
@@ -121,6 +125,12 @@ class RunSpec:
                                              got=repr(self.seed)))
         for f in ("dataset_params", "model_params", "method_params", "train", "tags"):
             object.__setattr__(self, f, freeze_params(getattr(self, f), f))
+        metrics = self.metrics
+        if isinstance(metrics, str) or not isinstance(metrics, Iterable) or not all(
+                isinstance(m, str) and m for m in metrics):
+            raise TypeError(MSG_TYPE.format(name="metrics", expected="a list of registered metric names",
+                                            got=repr(metrics)))
+        object.__setattr__(self, "metrics", tuple(dict.fromkeys(metrics)))
         unknown = sorted(set(dict(self.train)) - set(TRAIN_DEFAULTS))
         if unknown:
             raise ValueError(MSG_TYPE.format(name="train", expected=f"settings among {sorted(TRAIN_DEFAULTS)}",
@@ -138,8 +148,10 @@ class RunSpec:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = dict(value) if isinstance(value, tuple) else value
+            out[f.name] = dict(value) if isinstance(value, tuple) and f.name != "metrics" else value
         out["train"] = self.train_settings
+        if not self.metrics:  # specs without extra metrics keep the run ids they always had
+            del out["metrics"]
         return out
 
     @property
@@ -207,8 +219,9 @@ class RunSpec:
         """The spec as JSON text (integers stay integers); :meth:`from_json` reads it back."""
         params = {name: dict(getattr(self, name)) for name in
                   ("dataset_params", "model_params", "method_params", "train", "tags")}
+        extra = {"metrics": list(self.metrics)} if self.metrics else {}
         return json.dumps({"dataset": self.dataset, "model": self.model, "method": self.method,
-                           "seed": self.seed, **params}, sort_keys=True)
+                           "seed": self.seed, **params, **extra}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RunSpec:
@@ -227,7 +240,7 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> RunSpec:
         """A copy with some fields changed (dicts replace the whole field)."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current = {f.name: getattr(self, f.name) for f in fields(self)}  # metrics included
         return RunSpec(**{**current, **changes})
 
 

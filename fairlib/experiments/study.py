@@ -14,7 +14,7 @@ from .._progress import progress as show_progress
 from .._validation import MSG_TYPE
 from .backends import check_backend, map_unordered
 from .execute import execute, failed_record
-from .registry import get_dataset, get_method, get_model
+from .registry import get_dataset, get_method, get_metric, get_model
 from .spec import RunSpec
 from .store import ResultStore
 
@@ -24,13 +24,15 @@ def _check_importable(specs: list[RunSpec], backend: str) -> None:
     if backend == "serial":
         return
     for spec in specs:
-        for kind, factory in (("dataset", get_dataset(spec.dataset)), ("model", get_model(spec.model)),
-                              ("method", get_method(spec.method).factory)):
+        for kind, name, factory in (("dataset", spec.dataset, get_dataset(spec.dataset)),
+                                    ("model", spec.model, get_model(spec.model)),
+                                    ("method", spec.method, get_method(spec.method).factory),
+                                    *(("metric", m, get_metric(m)) for m in spec.metrics)):
             if getattr(factory, "__module__", None) == "__main__":
                 raise ValueError(MSG_TYPE.format(
                     name=kind, expected=f"a factory importable by {backend!r} workers (defined in a module, "
                     "not in a notebook or script's __main__), or backend='serial'",
-                    got=f"{getattr(spec, kind)!r} registered from __main__"))
+                    got=f"{name!r} registered from __main__"))
 
 
 def _registering_modules(specs: list[RunSpec]) -> tuple[str, ...]:
@@ -38,7 +40,9 @@ def _registering_modules(specs: list[RunSpec]) -> tuple[str, ...]:
     ``fairlib.studies`` module that registers its data set): workers import them first."""
     modules = set()
     for spec in specs:
-        for factory in (get_dataset(spec.dataset), get_model(spec.model), get_method(spec.method).factory):
+        factories = [get_dataset(spec.dataset), get_model(spec.model), get_method(spec.method).factory,
+                     *(get_metric(m) for m in spec.metrics)]
+        for factory in factories:
             module = getattr(factory, "__module__", None) or ""
             if module not in ("", "__main__") and not module.startswith("fairlib.experiments"):
                 modules.add(module)
@@ -61,6 +65,8 @@ def _check_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
             raise TypeError(MSG_TYPE.format(name=f"specs[{i}]", expected="a RunSpec",
                                             got=type(spec).__name__))
         get_dataset(spec.dataset), get_model(spec.model)
+        for metric in spec.metrics:
+            get_metric(metric)
         entry = get_method(spec.method)
         _check_method_params(spec, entry)
     return list({spec.run_id: spec for spec in specs}.values())  # duplicates run once
