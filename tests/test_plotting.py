@@ -271,3 +271,20 @@ def test_plot_calibration_one_line_per_group_with_intervals():
 def test_group_label():
     assert group_label(("a", 1)) == "a & 1"
     assert group_label(3) == "3"
+
+
+def test_cell_images_draw_one_labelled_row_per_cell_and_refuse_tabular_data():
+    from fairlib.datasets import make_biased_classification, make_colored_digits
+    from fairlib.plotting import plot_cell_images
+
+    train = make_colored_digits(strength=0.9, seed=0).train
+    axes = plot_cell_images(train, per_cell=3)
+    sizes = train.cell_view().summary()["n"]
+    assert axes.shape == (4, 3)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == [f"{c}\n(n={int(sizes[c])})" for c in train.cell_names]
+    assert axes[0, 0].get_title() == str(int(train.extras["digit"][train.cells == 0][0]))
+    with pytest.raises(ValueError, match="`data` to be a FairDataset of images"):
+        plot_cell_images(make_biased_classification(50, seed=0))
+    with pytest.raises(ValueError, match="`title` to name one of the extras"):
+        plot_cell_images(train, title="extras.nothing")
+    plt.close("all")

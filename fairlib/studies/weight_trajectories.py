@@ -290,3 +290,157 @@ def plot_weight_trajectories(
     if np.issubdtype(frame["epoch"].dtype, np.integer):
         ax.xaxis.get_major_locator().set_params(integer=True)
     return ax
+
+
+# -- chapter 4's protocol ---------------------------------------------------------------------
+CHAPTER = "04_forml_equal_opportunity"
+#: Adult's recipe in chapter 4: a logistic regression, trained with these settings.
+ADULT_TRAIN = {"batch_size": 128, "lr": 0.01}
+#: Adult's train / meta / test fractions in chapter 4.
+ADULT_SPLIT = (0.6, 0.2, 0.2)
+
+
+def tuning_grid(*, strength: float, hidden: int, epochs: int, batch_size: int, lr: float,
+                weight_decays: Sequence[float], knob_weight_decays: Sequence[float],
+                dro_etas: Sequence[float], meta_lrs: Sequence[float], meta_objective: str,
+                lookahead_lr: float, n_adult: int, adult_epochs: int, device: str = "cpu") -> list[Any]:
+    """Chapter 4's configurations: every method's grid on Colored Digits and on Adult.
+
+    Methods without a knob of their own (ERM, Reweighing) tune the weight decay over
+    ``weight_decays``; the others cross two values of their knob (Group DRO's step size,
+    L2RW's meta-objective, FORML's meta learning rate) with ``knob_weight_decays``, so
+    every method gets ``len(weight_decays)`` configurations when the lists are sized as
+    ``profiles.yml`` requires. Adult runs ERM, Reweighing and FORML with the same grids
+    on a seeded subsample of ``n_adult`` rows.
+
+    Returns
+    -------
+    list of RunSpec
+        One spec per configuration and data set (seed 0; :func:`tune_and_run` sets seeds).
+
+    Examples
+    --------
+    >>> from collections import Counter
+    >>> from fairlib.studies.weight_trajectories import tuning_grid
+    >>> specs = tuning_grid(strength=0.9, hidden=8, epochs=1, batch_size=64, lr=0.03,
+    ...                     weight_decays=[0.0, 0.1], knob_weight_decays=[0.0], dro_etas=[0.1, 1.0],
+    ...                     meta_lrs=[1.0, 3.0], meta_objective="eo_gap", lookahead_lr=0.1,
+    ...                     n_adult=1000, adult_epochs=1)
+    >>> sorted(Counter((s.dataset, s.method) for s in specs).values())
+    [2, 2, 2, 2, 2, 2, 2, 2]
+    """
+    from ..experiments import RunSpec
+
+    grids = {
+        "ERM": [(wd, {}) for wd in weight_decays],
+        "Reweighing": [(wd, {}) for wd in weight_decays],
+        "GroupDRO": [(wd, {"eta_q": eta, "groups": "group_label"}) for eta in dro_etas for wd in knob_weight_decays],
+        "L2RW": [(wd, {"meta_objective": obj}) for obj in ("mean", "eo_gap") for wd in knob_weight_decays],
+        "FORML": [(wd, {"meta_objective": meta_objective, "meta_lr": m, "lookahead_lr": lookahead_lr})
+                  for m in meta_lrs for wd in knob_weight_decays],
+    }
+    digits = RunSpec("colored_digits", "mlp", "ERM", dataset_params={"strength": strength},
+                     model_params={"hidden": [hidden]},
+                     train={"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device})
+    adult = RunSpec("adult", "logistic", "ERM",
+                    dataset_params={"sensitive": "sex", "n": n_adult, "split": list(ADULT_SPLIT)},
+                    train={**ADULT_TRAIN, "epochs": adult_epochs, "device": device})
+    return [base.replace(method=m, method_params=p, train={**base.train_settings, "weight_decay": wd})
+            for base, methods in ((digits, list(grids)), (adult, ["ERM", "Reweighing", "FORML"]))
+            for m in methods for wd, p in grids[m]]
+
+
+def seed_trajectories(runs: Sequence[Any], *, group_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """:func:`cell_weight_trajectories` of several trained FORML runs, with a ``seed`` column.
+
+    Parameters
+    ----------
+    runs : sequence of fairlib.experiments.TrainedRun
+        Runs whose strategy keeps ``history_`` and ``init`` (FORML).
+    group_names : sequence of str, optional
+        Display names of the group codes.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, train_run
+    >>> from fairlib.studies.weight_trajectories import seed_trajectories
+    >>> spec = RunSpec("synthetic", "logistic", "FORML", dataset_params={"n": 300},
+    ...                train={"epochs": 2, "device": "cpu"})
+    >>> traj = seed_trajectories([train_run(spec), train_run(spec.replace(seed=1))])
+    >>> sorted(traj["seed"].unique().tolist()), int(traj["epoch"].max())
+    ([0, 1], 2)
+    """
+    return pd.concat([cell_weight_trajectories(r.strategy.history_, r.train.group, r.train.y,
+                                               group_names=group_names, init=r.strategy.init)
+                      .assign(seed=r.spec.seed) for r in runs], ignore_index=True)
+
+
+def shuffled_attribute(splits: Any, seed: int) -> tuple[Any, Any, Any]:
+    """The splits with the training split's sensitive attribute permuted at random (seeded).
+
+    The labels, features and cell sizes stay; only which row belongs to which group is
+    scrambled, so group-aware weighting of the training split sees noise.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_colored_digits
+    >>> from fairlib.studies.weight_trajectories import shuffled_attribute
+    >>> splits = make_colored_digits(strength=0.9, seed=0)
+    >>> train, meta, test = shuffled_attribute(splits, seed=0)
+    >>> int(train.group.sum()) == int(splits[0].group.sum()), bool((train.group == splits[0].group).all())
+    (True, False)
+    """
+    import dataclasses
+
+    train, meta, test = splits
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    return dataclasses.replace(train, sensitive={**train.sensitive, train.group_name: train.group[perm]}), meta, test
+
+
+def eo_gaps(model: Any, data: Any, *, threshold: float = 0.5) -> tuple[float, float]:
+    """Thresholded and smooth equal-opportunity gaps between two groups.
+
+    The thresholded gap compares true-positive rates (score >= ``threshold``); the smooth
+    gap compares the mean score of the positives, the quantity FORML's meta-objective
+    differentiates.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.datasets import FairDataset
+    >>> from fairlib.studies.weight_trajectories import eo_gaps
+    >>> data = FairDataset(X=torch.tensor([[3.0], [1.0], [-1.0], [0.5]]), y=torch.tensor([1, 1, 1, 1]),
+    ...                    sensitive={"g": torch.tensor([0, 0, 1, 1])}, categories={"g": ["a", "b"]})
+    >>> hard, smooth = eo_gaps(torch.nn.Linear(1, 1, bias=False).requires_grad_(False).eval(), data)
+    >>> 0 <= smooth <= 1 and hard in (0.0, 0.5, 1.0)
+    True
+    """
+    from ..train import predict_scores
+
+    p = predict_scores(model, data).cpu().double()
+    y, g = data.y.cpu(), data.group.cpu()
+    if int(g.max()) > 1:
+        raise ValueError(msg_expected("data", "two groups", f"{int(g.max()) + 1} groups"))
+    hard = [float((p[(g == a) & (y == 1)] >= threshold).double().mean()) for a in (0, 1)]
+    smooth = [float(p[(g == a) & (y == 1)].mean()) for a in (0, 1)]
+    return abs(hard[0] - hard[1]), abs(smooth[0] - smooth[1])
+
+
+def unpaired_interval(a: Sequence[float], b: Sequence[float], *, level: float = 0.95,
+                      n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(b) - mean(a)`` resampling each run list on its
+    own, as if the two methods' runs had not shared seeds (the paired interval's foil).
+
+    Examples
+    --------
+    >>> from fairlib.studies.weight_trajectories import unpaired_interval
+    >>> lo, hi = unpaired_interval([0.2, 0.3, 0.25, 0.28], [0.1, 0.12, 0.08, 0.11])
+    >>> lo < hi < 0
+    True
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(seed)
+    diffs = (b[rng.integers(0, len(b), (n_boot, len(b)))].mean(axis=1)
+             - a[rng.integers(0, len(a), (n_boot, len(a)))].mean(axis=1))
+    lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
