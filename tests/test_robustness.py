@@ -180,3 +180,40 @@ def test_sweep_plot_on_given_axes_and_errors(sweep_summary):
         plot_sweep(sweep_summary, x="strength", metrics=["nope"])
     with pytest.raises(ValueError, match="summary"):
         plot_sweep(sweep_summary, x="weight_decay", metrics=["acc"])
+
+
+def test_sweep_plot_log_x_keeps_zero_on_the_axis_and_labels_it():
+    runs = pd.DataFrame({"seed": [0, 1] * 3, "method": ["a"] * 6,
+                         "weight_decay": [0.0, 0.0, 1e-3, 1e-3, 1e-1, 1e-1], "acc": np.linspace(0.5, 0.9, 6)})
+    summary = seed_summary(runs, ["acc"], by=["method", "weight_decay"])
+    (ax,) = plot_sweep(summary, x="weight_decay", metrics=["acc"], log_x=True, xlabel="weight decay")
+    assert ax.get_xscale() == "symlog" and ax.get_xlabel() == "weight decay"
+    assert ax.get_xlim()[0] < 0 < 1e-3 and ax.get_xlim()[1] > 1e-1
+    (lin,) = plot_sweep(summary, x="weight_decay", metrics=["acc"])
+    assert lin.get_xscale() == "linear" and lin.get_xlabel() == "weight decay"
+    plt.close("all")
+
+
+def test_chapter_grid_gives_every_method_every_weight_decay_and_refuses_unknown_names():
+    from collections import Counter
+
+    from fairlib.studies.robustness import METHODS, chapter_spec, tuning_grid
+
+    specs = tuning_grid(weight_decays=[0.0, 0.01, 0.1], strength=0.8, model="cnn")
+    assert Counter(s.method for s in specs) == {m: 3 for m in METHODS}
+    assert {s.model for s in specs} == {"cnn"} and {dict(s.dataset_params)["strength"] for s in specs} == {0.8}
+    with pytest.raises(ValueError, match="`method` to be one of"):
+        chapter_spec("FORML", weight_decay=0.0, strength=0.9)
+    with pytest.raises(ValueError, match="`model` to be 'mlp' or 'cnn'"):
+        chapter_spec("ERM", weight_decay=0.0, strength=0.9, model="resnet")
+
+
+def test_shortcut_rule_is_perfect_on_agreeing_cells_and_wrong_on_the_others():
+    from fairlib.datasets import make_colored_digits
+    from fairlib.studies.robustness import shortcut_rule
+
+    train, _, test = make_colored_digits(strength=0.9, seed=1)
+    table = shortcut_rule({"train": train, "test": test})
+    assert table.loc["average accuracy", "train"] == pytest.approx(float((train.group == train.y).double().mean()))
+    assert table.loc["worst (colour, label) accuracy"].tolist() == [0.0, 0.0]
+    assert 0.4 < table.loc["average accuracy", "test"] < 0.6

@@ -115,7 +115,8 @@ def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity
 
 def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str = "method",
                labels: Mapping[str, str] | None = None, axes: Sequence[Axes] | None = None,
-               sharey: bool = True, ylim: tuple[float, float] | None = None) -> np.ndarray:
+               sharey: bool = True, ylim: tuple[float, float] | None = None,
+               xlabel: str | None = None, log_x: bool = False) -> np.ndarray:
     """One panel per metric: its mean over seeds along ``x``, a line per ``by``, with bands.
 
     Parameters
@@ -138,6 +139,11 @@ def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str
     ylim : tuple of float, optional
         y range of every panel, e.g. ``(0, 1)`` for accuracies: intervals from a few
         seeds can be wider than the range a metric can take.
+    xlabel : str, optional
+        Label of the x axes (default: ``x`` with spaces).
+    log_x : bool, default False
+        A logarithmic x axis that still shows 0 (symmetric log, linear below the smallest
+        positive value), for sweeps such as weight decays that include 0.
 
     Returns
     -------
@@ -194,7 +200,12 @@ def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str
         if ylim is not None:
             ax.set_ylim(*ylim)
         ax.set_title((labels or {}).get(metric, metric.replace("_", " ")))
-        ax.set_xlabel(x.replace("_", " "))
+        ax.set_xlabel(xlabel or x.replace("_", " "))
+        values = summary.index.get_level_values(x).to_numpy(dtype=float)
+        if log_x and (values > 0).any():
+            low, high = values[values > 0].min(), values.max()
+            ax.set_xscale("symlog", linthresh=low)
+            ax.set_xlim(-0.3 * low if (values <= 0).any() else 0.7 * low, 1.5 * high)
         ax.grid(color="0.9")
         ax.set_axisbelow(True)
     axes[-1].legend(frameon=False, loc="best")
