@@ -297,3 +297,30 @@ def test_every_printed_interval_contains_its_estimate_and_percentages_stay_in_ra
             if m.group(2) and not m.group(1).startswith(("+", "-", "−")):
                 assert 0 <= lo and hi <= 100, f"{page.name}: {m.group(0)!r} leaves 0-100%"
     assert found > 50  # the chapters do print intervals
+
+
+def test_a_prose_edit_reuses_the_executed_chapter_and_a_code_edit_or_force_executes_again(tmp_path):
+    book, notebooks = _tiny_book(tmp_path, ["import random\nprint('draw', random.random())"])
+    out, quiet = tmp_path / "out", (lambda *_: None)
+    source = notebooks / "01_tiny.ipynb"
+
+    def drawn() -> str:
+        nb = nbformat.read(out / "executed" / "01_tiny.ipynb", as_version=4)
+        return next(o["text"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                    if o.get("name") == "stdout")
+
+    first = build_book(book, notebooks, output=out, log=quiet)
+    assert [e.cached for e in first.executions] == [False]
+    nb = nbformat.read(source, as_version=4)
+    nb.cells[0].source = "# Tiny chapter, reworded"
+    nbformat.write(nb, source)
+    before = drawn()
+    second = build_book(book, notebooks, output=out, log=quiet)
+    assert [e.cached for e in second.executions] == [True] and drawn() == before  # not executed again
+    assert "Tiny chapter, reworded" in (out / "html" / "chapters" / "01_tiny.html").read_text()
+    assert [e.cached for e in build_book(book, notebooks, output=out, force=True, log=quiet).executions] == [False]
+    assert drawn() != before
+    nb.cells[-1].source += "\nprint('more')"
+    nbformat.write(nb, source)
+    assert [e.cached for e in build_book(book, notebooks, output=out, log=quiet).executions] == [False]
+    assert [e.cached for e in build_book(book, notebooks, output=out, profile="smoke", log=quiet).executions] == [False]

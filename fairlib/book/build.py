@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .execute import Execution, NotebookError, run_notebook
+from . import cache
+from .execute import Execution, NotebookError, _used_parameters, run_notebook
 from .profiles import load_profile
 
 STUDENT_CONFIG = {
@@ -145,6 +146,7 @@ def build_book(
     jobs: int = 1,
     student: bool = False,
     output: Path | str | None = None,
+    force: bool = False,
     log: Any = print,
 ) -> BuildResult:
     """Execute every chapter listed in the toc under ``profile`` and build the HTML.
@@ -162,6 +164,11 @@ def build_book(
     output : path, optional
         Where the build goes; default ``book/_build`` (``book/_build_student``).
         The HTML is in ``<output>/html``, executed chapters in ``<output>/executed``.
+    force : bool
+        Execute every chapter. By default a chapter whose code, cell layout, parameters,
+        profile, fairlib source, Python and torch versions match the last successful build
+        (of either edition) is not executed again: its executed copy is reused with the
+        chapter's current Markdown (see :mod:`fairlib.book.cache`).
 
     Raises
     ------
@@ -185,12 +192,28 @@ def build_book(
     src = staging / "src"
     _stage_sources(book_dir, src)
 
+    caches = [out / "cache", book_dir / "_build" / "cache", book_dir / "_build_student" / "cache"]
+    keys: dict[str, str | None] = {}
+
     def execute(item: tuple[str, Path]) -> Execution | NotebookError:
         entry, source = item
+        target = src / f"{entry}.ipynb"
+        params = overrides.get(source.stem, {})
+        used = _used_parameters(source, params)
+        key = keys[entry] = cache.notebook_key(source, used, profile)
+        hits = [] if force or key is None else [c for c in (cache.cached_copy(d, source, key) for d in caches) if c]
+        if hits:
+            from .constraints import check_constraints
+            from .profiles import check_parameters
+
+            check_parameters(source, params)
+            check_constraints(source, used)
+            cache.refresh_markdown(hits[0], source, target)
+            log(f"  {source.name}: code, parameters and library unchanged; reused its last executed copy")
+            return Execution(source, target, used, 0.0, cached=True)
         log(f"executing {source.name} (profile {profile})")
         try:
-            result = run_notebook(source, src / f"{entry}.ipynb", overrides.get(source.stem, {}),
-                                  profile=profile, progress=jobs == 1)
+            result = run_notebook(source, target, params, profile=profile, progress=jobs == 1)
         except NotebookError as err:
             return err
         log(f"  {source.name}: done in {result.seconds:.1f} s")
@@ -212,6 +235,10 @@ def build_book(
             f"{len(failures)} notebook(s) failed; the book was not built and {out} is unchanged.\n"
             + "\n".join(f"  {f}" for f in failures)
         )
+    new_cache = staging / "cache"
+    for entry, source in chapters:  # before any student stripping: the cache holds full copies
+        if keys.get(entry):
+            cache.store(new_cache, src / f"{entry}.ipynb", source, keys[entry])
     cmd = _jupyter_book() + ["build", str(src), "--path-output", str(staging / "out"),
                              "--warningiserror", "--nitpick", "--keep-going"]
     if student:
@@ -231,6 +258,8 @@ def build_book(
         executed.mkdir()
         for entry, source in chapters:
             shutil.copy2(src / f"{entry}.ipynb", executed / source.name)
+    if new_cache.exists():
+        new_cache.rename(built / "cache")
     _replace(built, out)
     shutil.rmtree(staging, ignore_errors=True)
     return BuildResult(out / "html", [r for r in results if isinstance(r, Execution)],

@@ -30,6 +30,7 @@ class Execution:
     output: Path
     parameters: dict[str, Any]
     seconds: float
+    cached: bool = False  # reused from the last build: nothing it depends on changed
 
 
 def git_commit(path: Path) -> str:
