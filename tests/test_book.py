@@ -324,3 +324,34 @@ def test_a_prose_edit_reuses_the_executed_chapter_and_a_code_edit_or_force_execu
     nbformat.write(nb, source)
     assert [e.cached for e in build_book(book, notebooks, output=out, log=quiet).executions] == [False]
     assert [e.cached for e in build_book(book, notebooks, output=out, profile="smoke", log=quiet).executions] == [False]
+
+
+def test_api_reference_builds_with_warnings_as_errors_and_documents_every_export(tmp_path):
+    import subprocess
+
+    import fairlib.experiments
+    import fairlib.metrics
+    import fairlib.weighting
+    from fairlib.book.build import _jupyter_book
+
+    book = tmp_path / "book"
+    book.mkdir()
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(ROOT / "book" / name, book)
+    shutil.copytree(ROOT / "book" / "_static", book / "_static")
+    shutil.copytree(ROOT / "book" / "api", book / "api")
+    (book / "intro.md").write_text("# Reference only\n\nSee {py:func}`fairlib.experiments.tune_and_run`.\n")
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    reference = next(p for p in toc["parts"] if p["caption"] == "Reference")
+    (book / "_toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "intro", "parts": [reference]}))
+    proc = subprocess.run(_jupyter_book() + ["build", str(book), "--warningiserror", "--nitpick", "--keep-going"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    html = book / "_build" / "html" / "api"
+    for module, page in ((fairlib.metrics, "metrics"), (fairlib.experiments, "experiments"),
+                         (fairlib.weighting, "weighting")):
+        text = (html / f"{page}.html").read_text()
+        missing = [name for name in module.__all__ if f'id="{module.__name__}.{name}"' not in text
+                   and not name.isupper()]
+        assert not missing, (page, missing)
+    assert 'href="api/experiments.html#fairlib.experiments.tune_and_run"' in (book / "_build" / "html" / "intro.html").read_text()
