@@ -303,6 +303,9 @@ def test_a_prose_edit_reuses_the_executed_chapter_and_a_code_edit_or_force_execu
     book, notebooks = _tiny_book(tmp_path, ["import random\nprint('draw', random.random())"])
     out, quiet = tmp_path / "out", (lambda *_: None)
     source = notebooks / "01_tiny.ipynb"
+    (book / "status.md").write_text("# Build status\n\nplaceholder\n")
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    (book / "_toc.yml").write_text(yaml.safe_dump({**toc, "chapters": toc["chapters"] + [{"file": "status"}]}))
 
     def drawn() -> str:
         nb = nbformat.read(out / "executed" / "01_tiny.ipynb", as_version=4)
@@ -317,6 +320,8 @@ def test_a_prose_edit_reuses_the_executed_chapter_and_a_code_edit_or_force_execu
     before = drawn()
     second = build_book(book, notebooks, output=out, log=quiet)
     assert [e.cached for e in second.executions] == [True] and drawn() == before  # not executed again
+    status = (out / "html" / "status.html").read_text()
+    assert "reused (unchanged since)" in status and first.executions[0].executed in status
     assert "Tiny chapter, reworded" in (out / "html" / "chapters" / "01_tiny.html").read_text()
     assert [e.cached for e in build_book(book, notebooks, output=out, force=True, log=quiet).executions] == [False]
     assert drawn() != before

@@ -138,6 +138,24 @@ def _replace(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def status_page(chapters: list[tuple[str, Path]], results: list[Execution], profile: str,
+                student: bool) -> str:
+    """The build-status page: every chapter's profile, wall time and when it was executed."""
+    rows = []
+    for (entry, source), r in zip(chapters, results, strict=True):
+        how = "reused (unchanged since)" if r.cached else "executed"
+        rows.append(f"| {{doc}}`{entry}` | `{source.name}` | {how} {r.executed} | {r.seconds:.0f} s |")
+    total = sum(r.seconds for r in results)
+    edition = "student edition" if student else "edition with solutions"
+    return "\n".join([
+        "# Build status", "",
+        f"The last successful build of this book ({edition}) ran every chapter under the `{profile}` "
+        "profile. A chapter is executed again only when its code, its parameters or the library "
+        "changed; otherwise its outputs from the run listed here are reused.", "",
+        "| Chapter | Notebook | Outputs from | Wall time |", "|---|---|---|---|", *rows, "",
+        f"Sum of the chapters' wall times: {total:.0f} s.", ""])
+
+
 def build_book(
     book_dir: Path | str = "book",
     notebooks_dir: Path | str = "notebooks",
@@ -203,14 +221,16 @@ def build_book(
         key = keys[entry] = cache.notebook_key(source, used, profile)
         hits = [] if force or key is None else [c for c in (cache.cached_copy(d, source, key) for d in caches) if c]
         if hits:
+            copy, meta = hits[0]
             from .constraints import check_constraints
             from .profiles import check_parameters
 
             check_parameters(source, params)
             check_constraints(source, used)
-            cache.refresh_markdown(hits[0], source, target)
+            cache.refresh_markdown(copy, source, target)
             log(f"  {source.name}: code, parameters and library unchanged; reused its last executed copy")
-            return Execution(source, target, used, 0.0, cached=True)
+            return Execution(source, target, used, float(meta.get("seconds", float("nan"))), cached=True,
+                             executed=str(meta.get("executed", "")))
         log(f"executing {source.name} (profile {profile})")
         try:
             result = run_notebook(source, target, params, profile=profile, progress=jobs == 1)
@@ -236,9 +256,12 @@ def build_book(
             + "\n".join(f"  {f}" for f in failures)
         )
     new_cache = staging / "cache"
-    for entry, source in chapters:  # before any student stripping: the cache holds full copies
-        if keys.get(entry):
-            cache.store(new_cache, src / f"{entry}.ipynb", source, keys[entry])
+    for (entry, source), result in zip(chapters, results, strict=True):
+        if keys.get(entry):  # before any student stripping: the cache holds full copies
+            cache.store(new_cache, src / f"{entry}.ipynb", source, keys[entry], seconds=result.seconds,
+                        when=result.executed)
+    if (src / "status.md").exists():
+        (src / "status.md").write_text(status_page(chapters, results, profile, student))
     cmd = _jupyter_book() + ["build", str(src), "--path-output", str(staging / "out"),
                              "--warningiserror", "--nitpick", "--keep-going"]
     if student:

@@ -50,13 +50,24 @@ def notebook_key(source: Path, parameters: dict[str, Any], profile: str) -> str 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def cached_copy(cache: Path | None, source: Path, key: str) -> Path | None:
-    """The cached executed copy of ``source`` when its stored key is ``key``."""
+def _meta(stored: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(stored.read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def cached_copy(cache: Path | None, source: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
+    """The cached executed copy of ``source`` and its record (``seconds``, ``executed``: when)
+    when its stored key is ``key``."""
     if cache is None:
         return None
     executed, stored = cache / source.name, cache / (source.stem + KEY_SUFFIX)
-    if executed.is_file() and stored.is_file() and stored.read_text().strip() == key:
-        return executed
+    if executed.is_file() and stored.is_file():
+        meta = _meta(stored)
+        if meta.get("key") == key:
+            return executed, meta
     return None
 
 
@@ -75,10 +86,12 @@ def refresh_markdown(executed: Path, source: Path, output: Path) -> None:
     nbformat.write(nb, output)
 
 
-def store(cache: Path, executed: Path, source: Path, key: str) -> None:
-    """Keep ``executed`` (the copy before any student stripping) under ``cache``."""
+def store(cache: Path, executed: Path, source: Path, key: str, *, seconds: float, when: str) -> None:
+    """Keep ``executed`` (the copy before any student stripping) under ``cache``, with the
+    key, the execution's wall time and when it ran."""
     import shutil
 
     cache.mkdir(parents=True, exist_ok=True)
     shutil.copy2(executed, cache / source.name)
-    (cache / (source.stem + KEY_SUFFIX)).write_text(key + "\n")
+    record = {"key": key, "seconds": seconds, "executed": when}
+    (cache / (source.stem + KEY_SUFFIX)).write_text(json.dumps(record) + "\n")

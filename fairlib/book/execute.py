@@ -31,6 +31,7 @@ class Execution:
     parameters: dict[str, Any]
     seconds: float
     cached: bool = False  # reused from the last build: nothing it depends on changed
+    executed: str = ""  # when it ran (UTC)
 
 
 def git_commit(path: Path) -> str:
@@ -53,7 +54,7 @@ def footer_markdown(parameters: dict[str, Any], profile: str, seconds: float, so
 
     device = str(parameters.get("device", "cuda" if torch.cuda.is_available() else "cpu"))
     shown = ", ".join(f"`{k}={v!r}`" for k, v in sorted(parameters.items())) or "none"
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _now()
     return (
         "---\n\n"
         "```{admonition} Reproducibility\n"
@@ -126,7 +127,11 @@ def run_notebook(
             cell.metadata["tags"] = tags + ["remove-cell"]
     nb.cells.append(nbformat.v4.new_markdown_cell(footer_markdown(used, profile, seconds, source)))
     nbformat.write(nb, output)
-    return Execution(source, output, used, seconds)
+    return Execution(source, output, used, seconds, executed=_now())
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _used_parameters(source: Path, overrides: dict[str, Any]) -> dict[str, Any]:
