@@ -360,3 +360,15 @@ def test_api_reference_builds_with_warnings_as_errors_and_documents_every_export
                    and not name.isupper()]
         assert not missing, (page, missing)
     assert 'href="api/experiments.html#fairlib.experiments.tune_and_run"' in (book / "_build" / "html" / "intro.html").read_text()
+
+
+def test_chapters_run_with_the_book_style_and_the_callers_environment_is_left_alone(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.delenv("MATPLOTLIBRC", raising=False)
+    book, notebooks = _tiny_book(tmp_path, ["import matplotlib\nprint(matplotlib.rcParams['figure.dpi'])"])
+    out = tmp_path / "o.ipynb"
+    assert cli(["run", str(notebooks / "01_tiny.ipynb"), "-o", str(out)]) == 0
+    printed = [o["text"] for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
+               for o in c.outputs if o.get("name") == "stdout"]
+    assert printed[-1].strip() == "150.0" and "MATPLOTLIBRC" not in os.environ

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cache
-from .execute import Execution, NotebookError, _used_parameters, run_notebook
+from .execute import Execution, NotebookError, _used_parameters, book_style, run_notebook
 from .profiles import load_profile
 
 STUDENT_CONFIG = {
@@ -244,7 +244,7 @@ def build_book(
     if threads_set:
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with book_style(), ThreadPoolExecutor(max_workers=jobs) as pool:  # one rc for all kernels
             results = list(pool.map(execute, chapters))
     finally:
         if threads_set:

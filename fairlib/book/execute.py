@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import random
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,44 @@ def footer_markdown(parameters: dict[str, Any], profile: str, seconds: float, so
     )
 
 
+#: Matplotlib settings of every executed chapter (a ``matplotlibrc`` the kernels read):
+#: sharper PNGs for a ~700 px column, slightly larger text, and a colour-blind-safe cycle
+#: (seaborn's "colorblind") so that no two methods share a hue.
+BOOK_RC = {
+    "figure.dpi": "150",
+    "font.size": "11",
+    "axes.titlesize": "11",
+    "axes.labelsize": "11",
+    "legend.fontsize": "9.5",
+    "axes.prop_cycle": "cycler('color', ['0173b2', 'de8f05', '029e73', 'd55e00', 'cc78bc', "
+                       "'ca9161', 'fbafe4', '949494', 'ece133', '56b4e9'])",
+}
+
+
+def book_matplotlibrc() -> Path:
+    """A ``matplotlibrc`` file holding :data:`BOOK_RC` (written once per process)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"fairlib-book-{os.getpid()}" / "matplotlibrc"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}: {v}\n" for k, v in BOOK_RC.items()))
+    return path
+
+
+@contextmanager
+def book_style() -> Iterator[None]:
+    """Kernels started inside read :data:`BOOK_RC`, unless ``MATPLOTLIBRC`` is already set."""
+    if "MATPLOTLIBRC" in os.environ:
+        yield
+        return
+    os.environ["MATPLOTLIBRC"] = str(book_matplotlibrc())
+    try:
+        yield
+    finally:
+        os.environ.pop("MATPLOTLIBRC", None)
+
+
 def run_notebook(
     source: Path,
     output: Path,
@@ -102,10 +143,11 @@ def run_notebook(
     try:
         for attempt in range(KERNEL_START_ATTEMPTS):
             try:
-                pm.execute_notebook(
-                    str(source), str(output), parameters=overrides, cwd=str(source.parent),
-                    kernel_name="python3", progress_bar=progress, log_output=False,
-                )
+                with book_style():
+                    pm.execute_notebook(
+                        str(source), str(output), parameters=overrides, cwd=str(source.parent),
+                        kernel_name="python3", progress_bar=progress, log_output=False,
+                    )
                 break
             except RuntimeError as err:
                 # Kernels started at once in separate processes can race for the same free
