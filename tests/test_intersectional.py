@@ -210,3 +210,186 @@ def test_plot_method_intervals_draws_one_panel_per_metric():
     assert np.allclose(x, [0.85, 0.75]) and list(y) == [0, 1]
     assert axes[0].yaxis_inverted()  # first method on top
     plt.close(axes[0].figure)
+
+
+# -- chapter 8: data set, per-run metric, tuning grid, helpers ---------------------------------
+ADULT_RACES = ["Amer-Indian-Eskimo", "Asian-Pac-Islander", "Black", "Other", "White"]
+
+
+@pytest.fixture()
+def fake_census(monkeypatch):
+    """``load_adult(["race", "sex"])`` replaced by 4,000 synthetic rows, Adult's categories."""
+    import fairlib.datasets
+    from fairlib.studies import intersectional as ix
+
+    g = torch.Generator().manual_seed(5)
+    n = 4000
+    race = torch.multinomial(torch.tensor([0.02, 0.05, 0.15, 0.03, 0.75]), n, replacement=True,
+                             generator=g)
+    sex = (torch.rand(n, generator=g) < 0.6).long()
+    X = torch.randn(n, 4, generator=g)
+    y = torch.bernoulli(torch.sigmoid(X[:, 0] + 0.5 * sex), generator=g).long()
+    census = FairDataset(X=X, y=y, sensitive={"race": race, "sex": sex},
+                         categories={"race": ADULT_RACES, "sex": ["Female", "Male"]})
+    calls = []
+
+    def load_adult(sensitive=None, **kwargs):
+        calls.append(sensitive)
+        return census.with_sensitive("race", "sex")
+
+    monkeypatch.setattr(fairlib.datasets, "load_adult", load_adult)
+    ix.load_race_sex.cache_clear()
+    yield calls
+    ix.load_race_sex.cache_clear()
+
+
+def test_load_race_sex_pools_and_crosses(fake_census):
+    from fairlib.studies.intersectional import GROUPS, load_race_sex
+
+    data = load_race_sex()
+    assert fake_census == [["race", "sex"]]
+    assert data.group_name == GROUPS and data.n_groups == 6
+    assert "Other races & Female" in data.group_categories
+    assert len(data.categories["race & sex"]) == 10
+    frame = data.to_pandas()
+    pooled = frame["race"].isin(["Amer-Indian-Eskimo", "Asian-Pac-Islander", "Other"])
+    assert (frame.loc[pooled, "race3"] == "Other races").all()
+    kept = frame.loc[~pooled]
+    assert (kept["race3"].astype(str) == kept["race"].astype(str)).all()
+    load_race_sex()
+    assert len(fake_census) == 1  # cached
+
+
+def test_adult_race_sex_is_registered_and_splits_by_the_intersection(fake_census):
+    from fairlib.experiments.registry import get_dataset
+
+    train, meta, test = get_dataset("adult_race_sex")(seed=3)
+    assert train.group_name == "race3 & sex" and len(train) + len(meta) + len(test) == 4000
+    again = get_dataset("adult_race_sex")(seed=3)
+    assert torch.equal(again.test.source_index, test.source_index)
+    ten = get_dataset("adult_race_sex")(seed=3, pooled=False)
+    assert ten.train.group_name == "race & sex" and ten.train.n_groups == 10
+
+
+def test_equity_metrics_are_added_to_the_record_and_match_group_performance():
+    from fairlib.experiments import RunSpec, execute, train_run
+    from fairlib.studies.intersectional import EQUITY_METRICS
+    from fairlib.train import predict_scores
+
+    spec = RunSpec("synthetic", "logistic", "ERM", seed=1, dataset_params={"n": 600},
+                   train={"epochs": 2, "lr": 0.05, "device": "cpu"}, metrics=["equity_scaled"])
+    record = execute(spec)
+    assert record["status"] == "ok", record["error"]
+    for split in ("meta", "test"):
+        for key in EQUITY_METRICS:
+            assert np.isfinite(record[f"{split}_{key}"])
+    run = train_run(spec)
+    scores = predict_scores(run.model, run.test, device="cpu")
+    perf = group_performance(run.test.y, scores, sensitive_features=run.test.group)
+    assert record["test_es_auc"] == pytest.approx(perf["es_auc"])
+    assert record["test_psd_mean"] == pytest.approx(perf["psd_mean"])
+    auc = fm.roc_auc_by_group(run.test.y, scores, sensitive_features=run.test.group)
+    assert record["test_es_auc_a2"] == pytest.approx(float(fm.es_metric(auc, alpha=2.0)))
+    assert record["test_es_auc_std"] == pytest.approx(float(fm.es_metric(auc, mode="std")))
+    assert record["test_es_auc_a2"] <= record["test_es_auc"] <= record["test_es_auc_a05"]
+
+
+def test_tuning_grid_gives_every_method_the_same_budget():
+    from collections import Counter
+
+    from fairlib.studies.intersectional import CHAPTER, tuning_grid
+
+    specs = tuning_grid(epochs=2, batch_size=256, lr=0.01, hidden=16, weight_decays=[0.0, 1e-3],
+                        dro_etas=[0.1, 1.0], febs_gammas=[0.5, 2.0], fis_cs=[0.25, 0.75],
+                        fis_T=1.0, device="cpu")
+    assert CHAPTER == "08_many_groups"
+    assert Counter(s.method for s in specs) == {"ERM": 2, "GroupDRO": 2, "FEBS": 2, "FIS": 2}
+    assert len(set(specs)) == 8
+    assert all(s.dataset == "adult_race_sex" and s.metrics == ("equity_scaled",) for s in specs)
+    dro = [dict(s.method_params) for s in specs if s.method == "GroupDRO"]
+    assert {p["groups"] for p in dro} == {"group"}
+    assert [s.train_settings["weight_decay"] for s in specs if s.method != "ERM"] == [0.0] * 6
+    with pytest.raises(ValueError, match=re.escape("of one length (an equal tuning budget)")):
+        tuning_grid(epochs=2, batch_size=256, lr=0.01, hidden=16, weight_decays=[0.0],
+                    dro_etas=[0.1, 1.0], febs_gammas=[0.5, 2.0], fis_cs=[0.25, 0.75], fis_T=1.0)
+
+
+def test_tally_counts_intervals_that_exclude_zero_by_direction():
+    from fairlib.experiments import compare
+    from fairlib.studies.intersectional import tally
+
+    runs = pd.DataFrame({"method": ["ERM", "A", "B"] * 4, "seed": np.repeat(range(4), 3),
+                         "acc": [0.80, 0.85, 0.70, 0.81, 0.86, 0.72,
+                                 0.79, 0.83, 0.69, 0.80, 0.84, 0.71],
+                         "gap": [0.20, 0.10, 0.20, 0.22, 0.12, 0.21,
+                                 0.19, 0.09, 0.20, 0.21, 0.11, 0.19]})
+    paired = compare(runs, metrics=["acc", "gap"], n_boot=200)
+    counts = tally(paired, {"acc": True, "gap": False})
+    assert counts == {"better": 2, "worse": 1, "total": 4}  # A better twice, B worse in acc
+    assert tally(paired, {"acc": True}) == {"better": 1, "worse": 1, "total": 2}
+
+
+def test_group_table_and_grouping_table_agree_with_the_metrics():
+    from fairlib.studies.intersectional import group_table, grouping_table
+
+    g = torch.Generator().manual_seed(6)
+    n = 3000
+    groups = np.array(list("abcd"))[torch.randint(0, 4, (n,), generator=g).numpy()]
+    score = torch.rand(n, generator=g, dtype=torch.float64)
+    y = torch.bernoulli(score, generator=g).long()
+    table = group_table(y, score, sensitive_features=groups)
+    assert list(table.columns) == ["n", "base_rate", "selection_rate", "accuracy",
+                                   "true_positive_rate", "roc_auc"]
+    auc = fm.roc_auc_by_group(y, score, sensitive_features=groups)
+    assert np.allclose(table["roc_auc"].to_numpy(), auc.by_group.numpy())
+    assert table["n"].sum() == n
+    two = np.where(np.isin(groups, ["a", "b"]), "ab", "cd")
+    out = grouping_table(y, score, {"two": two, "four": groups})
+    assert out.loc["four", "groups"] == 4 and out.loc["two", "groups"] == 2
+    assert out.loc["four", "smallest group"] == table["n"].min()
+    assert out.loc["two", "accuracy"] == pytest.approx(out.loc["four", "accuracy"])
+    assert out.loc["four", "es_auc"] == pytest.approx(
+        group_performance(y, score, sensitive_features=groups)["es_auc"])
+    one_class = np.where(y.numpy() == 1, "pos", groups)  # group "pos" has no negatives: no AUC
+    with_undefined = grouping_table(y, score, {"x": one_class})
+    assert with_undefined.loc["x", "undefined"] >= 1
+
+
+def test_shuffled_psd_separates_real_differences_from_noise():
+    from fairlib.studies.intersectional import shuffled_psd
+
+    g = torch.Generator().manual_seed(7)
+    n = 4000
+    groups = np.array(["a", "b"])[torch.randint(0, 2, (n,), generator=g).numpy()]
+    y = torch.randint(0, 2, (n,), generator=g)
+    noise = torch.rand(n, generator=g, dtype=torch.float64)
+    sharp = torch.where(torch.from_numpy(groups == "a"), 0.8 * y + 0.2 * noise, noise)
+    real = shuffled_psd(y, sharp, groups, n_perm=50, seed=0)
+    assert real["beyond"] == 1.0 and real["observed"] > real["quantile"] >= real["median"]
+    none = shuffled_psd(y, noise, groups, n_perm=50, seed=0)
+    assert none["observed"] < 0.1 and set(none) == {"observed", "median", "quantile", "beyond"}
+
+
+@pytest.mark.parametrize("rate", ["selection_rate", "true_positive_rate"])
+def test_gerrymander_is_fair_on_the_margins_where_it_was_set(fake_census, rate):
+    from fairlib.studies.intersectional import gerrymander, load_race_sex, plot_gerrymander
+    from fairlib.train import LogisticRegression
+
+    _, meta, test = load_race_sex().split(0.2, 0.4, 0.4, seed=0)
+    model = LogisticRegression(4, seed=0)
+    result = gerrymander(model, meta, test, shift=0.8, rate=rate, n_boot=200, seed=0)
+    d = result.differences
+    assert list(d.index) == ["by sex", "by race", "by race x sex"] and result.kind == rate
+    assert (d["lower"] <= d["estimate"]).all() and (d["estimate"] <= d["upper"]).all()
+    assert d.loc["by race x sex", "held_out"] > 5 * d.loc[["by sex", "by race"], "held_out"].max()
+    assert not d.loc["by race x sex", "consistent_with_zero"]
+    assert list(result.cell_rates.index) == ["Black & Female", "Black & Male", "White & Female",
+                                             "White & Male"]
+    x = result.curve["by race x sex"]
+    assert result.curve.shape == (41, 3) and x.loc[0.0] < min(x.iloc[0], x.iloc[-1])
+    assert 0 <= result.accuracy <= 1 and 0 <= result.rate <= 1
+    fig = plot_gerrymander(result, shift=0.8)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="Expected `rate` to be one of"):
+        gerrymander(model, meta, test, shift=0.8, rate="accuracy")
