@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -185,3 +186,137 @@ def test_bad_arguments(data, grads):
         DrawScheme.uniform(2, weights=torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match=r"Expected `n_batches` to be a positive integer"):
         sample_minibatch_gradients(grads, scheme, batch_size=2, n_batches=0)
+
+
+# -- the chapter's protocol and its helpers -------------------------------------------------
+def test_parse_tau_and_cooldown_switch():
+    from fairlib.studies.gradient_noise import cooldown_switch, parse_tau
+
+    assert parse_tau("inf") == math.inf and parse_tau("5") == 5.0 and parse_tau(2) == 2.0
+    for bad in ("hot", 0, "-1", None):
+        with pytest.raises(ValueError, match=r"Expected `tau` to be a positive number or 'inf'"):
+            parse_tau(bad)
+    assert [cooldown_switch(e, 0.5) for e in (1, 2, 6, 30)] == [1, 1, 3, 15]
+    assert cooldown_switch(6, 0.0) == 1 and cooldown_switch(6, 2.0) == 6
+
+
+def test_tuning_grid_gives_every_scheme_the_same_budget_and_registered_names():
+    from collections import Counter
+
+    from fairlib.experiments.registry import get_method
+    from fairlib.studies.gradient_noise import METHODS, tuning_grid
+
+    grid = tuning_grid(lrs=[0.01, 0.1], tau="5", balance="group", epochs=4, n_rows=500)
+    assert Counter(s.method for s in grid) == {m: 2 for m in METHODS}
+    assert all(dict(s.dataset_params) == {"sensitive": "sex", "n": 500} for s in grid)
+    cooldown = [s for s in grid if s.method == "Cooldown sampling"][0]
+    assert dict(cooldown.method_params) == {"groups": "group", "switch_at": 2, "tau": "5"}
+    for spec in grid:  # every name builds its strategy from the spec's parameters
+        strategy = get_method(spec.method).factory(**dict(spec.method_params))
+        assert strategy is not None
+    up = get_method("Upweighting").factory(tau="inf", groups="group_label")
+    assert isinstance(up, GroupUpweighting) and up.tau == math.inf
+    cd = get_method("Cooldown sampling").factory(tau="inf", switch_at=3)
+    assert isinstance(cd, GroupBalancedSampling) and isinstance(cd.tau, Cooldown)
+    with pytest.raises(ValueError, match="Expected `model` to be 'logistic' or 'mlp'"):
+        tuning_grid(model="cnn")
+
+
+def test_german_grid():
+    from fairlib.studies.gradient_noise import german_grid
+
+    grid = german_grid(lrs=[0.05, 0.1], german_attribute="sex", model="mlp", hidden=8)
+    assert [s.method for s in grid] == ["ERM", "ERM", "Reweighing", "Reweighing"]
+    assert all(s.train_settings["batch_size"] == 64 and dict(s.model_params) == {"hidden": (8,)}
+               and s.metrics == ("train_split_rates",) for s in grid)
+
+
+def test_corrected_threshold_undoes_the_label_prior(data):
+    from fairlib.studies.gradient_noise import corrected_threshold
+
+    pi = float(data.y.double().mean())
+    assert corrected_threshold(ERM(), data) == 0.5
+    assert corrected_threshold(Reweighing(), data) == 0.5
+    cooldown = GroupBalancedSampling(Cooldown(tau=math.inf, switch_at=1))
+    assert corrected_threshold(cooldown, data) == 0.5
+    for strategy in (GroupUpweighting(math.inf), GroupBalancedSampling(math.inf)):
+        assert corrected_threshold(strategy, data) == pytest.approx(1 - pi, abs=1e-12)
+    assert corrected_threshold(GroupUpweighting(1.0), data) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_chapter_metrics_are_added_to_a_record():
+    from fairlib.experiments import RunSpec, execute
+    from fairlib.studies.gradient_noise import learning_curves
+
+    spec = RunSpec("synthetic", "logistic", "Upweighting", seed=0, dataset_params={"n": 400},
+                   method_params={"tau": "inf"}, train={"epochs": 2, "device": "cpu"},
+                   metrics=["balancing_curve", "prior_corrected", "train_split_rates"])
+    record = execute(spec)
+    assert record["status"] == "ok", record["error"]
+    assert {"curve_accuracy[1]", "curve_equal_opportunity_difference[2]"} <= set(record)
+    assert 0.5 < record["corrected_threshold"] < 1 and "corrected_test_accuracy" in record
+    assert 0 <= record["train_accuracy"] <= 1
+    curves = learning_curves(pd.DataFrame([record]))
+    assert curves["epoch"].tolist() == [1, 2]
+    assert curves["meta_accuracy"].tolist() == [record["curve_accuracy[1]"],
+                                                record["curve_accuracy[2]"]]
+    with pytest.raises(ValueError, match=r"curve_accuracy\[<epoch>\] columns"):
+        learning_curves(pd.DataFrame({"method": ["ERM"], "seed": [0]}))
+
+
+def test_base_rate_table_and_temperature_shares(data):
+    from fairlib.studies.gradient_noise import base_rate_table, temperature_shares
+    from fairlib.weighting import reweighing_weights
+
+    plain = base_rate_table(data)
+    assert (plain["base rate"] == plain["weighted base rate"]).all()
+    assert plain["rows"].sum() == len(data)
+    table = base_rate_table(data, reweighing_weights(data.y, data.group))
+    assert table["weighted base rate"].to_numpy() == pytest.approx(float(data.y.double().mean()))
+    shares = temperature_shares(data, [1.0, math.inf])
+    assert shares.loc["P(Y = 1)", "τ = 1"] == pytest.approx(float(data.y.double().mean()))
+    assert shares.loc[list(data.cell_names), "τ = ∞"].to_numpy() == pytest.approx(0.25)
+    by_group = temperature_shares(data, [math.inf], groups="group")
+    assert by_group.loc[[f"P({g})" for g in data.group_categories], "τ = ∞"].to_numpy() == \
+        pytest.approx(0.5)
+
+
+def test_scheme_noise_imbalance_curve_and_ratios(data, grads):
+    from fairlib.studies.gradient_noise import (gradient_norms, imbalance_curve, minority_rows,
+                                                scheme_noise, variance_ratios)
+
+    noise = scheme_noise(grads, data, tau=math.inf, groups="group_label", batch_size=16,
+                         n_batches=200, seed=1)
+    assert list(noise.table.index) == ["Upweighting", "Balanced sampling", "ERM"]
+    assert noise.stats["mean_gap_rel"] < 1e-12 and noise.stats["identity_err"] < 1e-10
+    assert noise.stats["var_ratio"] > 1 and 0 < noise.stats["ess_up_share"] < 1
+    assert all(d.shape == (200, 3) for d in noise.draws.values())
+    rows = minority_rows(data, 0.05, 1, torch.Generator().manual_seed(0))
+    assert float((data.group[rows] == 1).double().mean()) == pytest.approx(0.05, abs=0.01)
+    with pytest.raises(ValueError, match="Expected `share` to be in"):
+        minority_rows(data, 1.0, 1, torch.Generator())
+    curve = imbalance_curve(grads, data, [0.05], tau=math.inf, groups="group_label",
+                            batch_size=16, n_batches=50, minority=1)
+    assert len(curve) == 4 and (curve["mean gap"] < 1e-12).all()
+    up = curve[curve["scheme"] == "Upweighting"].sort_values("share")
+    assert up["exact"].iloc[0] > up["exact"].iloc[-1]  # rarer minority, noisier upweighting
+    ratios = variance_ratios(grads, data, [1.0, math.inf], batch_size=32)
+    assert ratios.loc["1"].to_numpy() == pytest.approx((600 - 32) / (600 - 1), rel=1e-12)
+    assert gradient_norms(grads, data).index.tolist() == list(data.cell_names)
+    assert gradient_norms(grads, data, cells=False).index.tolist() == list(data.group_categories)
+
+
+def test_plot_gradient_noise(data, grads):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fairlib.studies.gradient_noise import imbalance_curve, plot_gradient_noise, scheme_noise
+
+    noise = scheme_noise(grads, data, tau=math.inf, groups="group", batch_size=8, n_batches=30)
+    curve = imbalance_curve(grads, data, [0.05], tau=math.inf, groups="group", batch_size=8,
+                            n_batches=10, minority=1)
+    fig = plot_gradient_noise(noise, curve, natural_share=0.1)
+    assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("(a) 30 mini-batch")
+    plt.close(fig)
