@@ -1,14 +1,26 @@
-"""fairlib.studies.condensation: every rule keeps the right rows, seeded, with named errors."""
+"""fairlib.studies.condensation: every rule keeps the right rows, seeded, with named errors;
+the chapter's data set, methods, metric and grid on fairlib.experiments."""
+
+from collections import Counter
 
 import pytest
 import torch
 
+from fairlib.experiments import RunSpec, execute
+from fairlib.experiments.registry import datasets, methods
 from fairlib.studies.condensation import (
+    COMPARED,
+    CONDENSE_RULES,
     RULES,
+    KeepRows,
+    adult_condensed,
+    plot_by_fraction,
     select_group_balanced,
     select_random,
     select_subset,
+    select_top_within_cells,
     select_weight_proportional,
+    tuning_grid,
 )
 from fairlib.datasets import make_biased_classification
 from fairlib.train import LogisticRegression, fit
@@ -110,3 +122,108 @@ def test_errors_name_the_argument(data):
         select_subset("group_balanced", data, 0.5, balance="label")
     with pytest.raises(ValueError, match="Expected `n` to be a positive integer"):
         n_keep(0, 0.5)
+
+
+def test_top_within_cells_keeps_each_cells_share_and_its_top_weights(data):
+    w = torch.rand(len(data), generator=torch.Generator().manual_seed(3))
+    rows = select_top_within_cells(w, data.cells, 0.1)
+    assert len(rows) == n_keep(len(data), 0.1)
+    sizes = torch.bincount(data.cells, minlength=4)
+    kept = torch.bincount(data.cells[rows], minlength=4)
+    assert ((kept - 0.1 * sizes).abs() <= 1).all()  # each cell its share, up to rounding
+    chosen = torch.zeros(len(data), dtype=torch.bool)
+    chosen[rows] = True
+    for c in range(4):
+        inside = data.cells == c
+        if (inside & chosen).any() and (inside & ~chosen).any():
+            assert float(w[inside & chosen].min()) >= float(w[inside & ~chosen].max())
+    same = select_subset("top_weight_within_cells", data, 0.1, weights=w)
+    torch.testing.assert_close(rows, same)
+    with pytest.raises(ValueError, match="shaped like `weights`"):
+        select_top_within_cells(w, data.cells[:3], 0.1)
+
+
+SMALL = {"epochs": 1, "hidden": 4}
+
+
+def test_adult_condensed_marks_every_rules_rows_on_one_split_and_one_set_of_weights():
+    train, meta, test = adult_condensed(seed=0, fraction=0.1, forml=SMALL)
+    k = n_keep(len(train), 0.1)
+    for name, (rule, _) in CONDENSE_RULES.items():
+        kept = int(train.extras[f"keep_{name}"].sum())
+        assert kept == (len(train) if rule is None else k), name
+    top = torch.nonzero(train.extras["keep_top_weight"]).flatten()
+    torch.testing.assert_close(top, select_top_weight(train.extras["forml_weight"], 0.1))
+    other, _, _ = adult_condensed(seed=0, fraction=0.5, forml=SMALL)
+    torch.testing.assert_close(other.X, train.X)  # the same split and weights at every fraction
+    torch.testing.assert_close(other.extras["forml_weight"], train.extras["forml_weight"])
+    assert int(other.extras["keep_random"].sum()) == n_keep(len(train), 0.5)
+    noisy, _, _ = adult_condensed(seed=0, fraction=0.9, forml=SMALL, flip_rate=0.3)
+    flipped = noisy.extras["flipped"].bool()
+    women = train.group == train.group_categories.index("Female")
+    female_pos = int((women & (train.y == 1)).sum())
+    assert int(flipped.sum()) == round(0.3 * female_pos) and bool((noisy.y[flipped] == 0).all())
+    with pytest.raises(ValueError, match="`forml` settings"):
+        adult_condensed(seed=0, fraction=0.1, forml={"epoch": 1})
+
+
+def test_keep_rows_draws_only_kept_rows_as_often_as_asked(data):
+    keep = torch.zeros(len(data), dtype=torch.int8)
+    keep[:7] = 1
+    strategy = KeepRows("random", draws=30).setup(data.with_labels(data.y, keep_random=keep),
+                                                  generator=torch.Generator().manual_seed(0))
+    drawn = list(strategy.sampler())
+    assert len(drawn) == 30 and set(drawn) == set(range(7))
+    assert max(Counter(drawn).values()) - min(Counter(drawn).values()) <= 1  # whole passes first
+    with pytest.raises(ValueError, match="extras\\['keep_top_weight'\\]"):
+        KeepRows("top_weight").setup(data)
+
+
+def test_every_rule_is_a_registered_method_and_a_run_records_its_subset():
+    assert "adult_condensed" in datasets() and set(CONDENSE_RULES) <= set(methods())
+    spec = RunSpec("adult_condensed", "mlp", "top_weight", seed=0, model_params={"hidden": [4]},
+                   dataset_params={"fraction": 0.05, "forml": SMALL}, method_params={"draws": 256},
+                   train={"epochs": 1, "batch_size": 64, "device": "cpu"},
+                   metrics=["condensation"])
+    record = execute(spec)
+    assert record["status"] == "ok", record["error"]
+    assert record["kept_rows"] == n_keep(record["n_train"], 0.05)
+    shares = [v for k, v in record.items() if k.startswith("kept_cell_share[")]
+    assert len(shares) == 4 and abs(sum(shares) - 1) < 1e-9
+    assert 0 <= record["forml_test_accuracy"] <= 1 and "flipped_removed" not in record
+
+
+def test_tuning_grid_gives_every_rule_the_same_budget_on_every_data_set():
+    specs = tuning_grid(fractions=[0.05, 0.2], lrs=[0.001, 0.003, 0.01], retrain_steps=10,
+                        batch_size=32, hidden=4, epochs=1, lr=0.001, forml_objective="eo_gap",
+                        forml_meta_lr=1.0, meta_fraction=0.1, test_fraction=0.3, flip_rate=0.3)
+    per_data: dict = {}
+    for s in specs:
+        per_data.setdefault(s.dataset_params, Counter())[s.method] += 1
+    assert len(per_data) == 3
+    for data, sizes in per_data.items():
+        assert set(sizes.values()) == {3}
+        flip = dict(data)["flip_rate"]
+        assert set(sizes) == (set(COMPARED) if flip else set(CONDENSE_RULES))
+    assert {dict(s.method_params)["draws"] for s in specs} == {320}
+    assert all(s.metrics == ("condensation",) for s in specs)
+    with pytest.raises(ValueError, match="`rules` among"):
+        tuning_grid(fractions=[0.1], lrs=[0.001], retrain_steps=1, batch_size=8, hidden=2,
+                    epochs=1, lr=0.001, forml_objective="eo_gap", forml_meta_lr=1.0,
+                    meta_fraction=0.1, test_fraction=0.3, rules=["best"])
+
+
+def test_plot_by_fraction_draws_one_panel_per_metric_with_a_reference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from fairlib.experiments import summarize
+
+    runs = pd.DataFrame({"method": ["a", "a", "b", "b"] * 2, "fraction": [0.1] * 4 + [0.4] * 4,
+                         "acc": [0.8, 0.7, 0.6, 0.65, 0.9, 0.8, 0.7, 0.72], "gap": [0.1] * 8})
+    fig = plot_by_fraction(summarize(runs, ["acc", "gap"], by=["method", "fraction"], n_boot=200),
+                           ["acc", "gap"], reference={"gap": 0.05}, reference_label="ref")
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    assert "ref" in [t.get_text() for t in fig.legends[0].get_texts()]
