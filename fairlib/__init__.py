@@ -10,7 +10,9 @@ The core, in dependency order (each imports only those before it):
 - :mod:`fairlib.experiments`: runs as data, studies on serial / process / Ray backends, the
   comparison protocol (equal tuning on the meta split, paired intervals over seeds);
 - :mod:`fairlib.plotting`: figures the chapters share;
-- :mod:`fairlib.book`: the ``fairlib`` command (run, build, sweep, results).
+- :mod:`fairlib.book`: the ``fairlib`` command (run, build, sweep, results);
+- :class:`fairlib.FairClassifier` (:mod:`fairlib.estimator`): ``fit`` and a strategy as a
+  scikit-learn estimator (``Pipeline``, ``cross_val_score``, ``GridSearchCV``).
 
 :mod:`fairlib.studies` holds analyses written for one chapter each; it imports the core and
 the core never imports it.
@@ -23,4 +25,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = ["FairClassifier", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use, so `import fairlib` stays free of torch and scikit-learn.
+    if name == "FairClassifier":
+        from .estimator import FairClassifier
+
+        return FairClassifier
+    raise AttributeError(f"module 'fairlib' has no attribute {name!r}")
