@@ -325,3 +325,196 @@ def test_every_gap_interval_contains_its_estimate_even_for_absolute_gaps_near_ze
     # the printed interval and "consistent with zero" agree (calibration uses its noise floor)
     rows = table.drop(index="calibration")
     assert (rows["consistent_with_zero"] == ((rows["lower"] <= 0) & (rows["upper"] >= 0))).all()
+
+
+# -- the chapter's helpers -----------------------------------------------------------------------
+from fairlib.book import interval_table, note_intervals  # noqa: E402
+from fairlib.studies.causal_context_audit import (  # noqa: E402
+    CHAPTER,
+    MarginalisedClassifier,
+    audit_contexts,
+    base_rate_table,
+    context_to,
+    gap_matrix,
+    gap_overview,
+    group_threshold_audit,
+    implied_gap_by_size,
+    implied_gap_notes,
+    interval_columns,
+    lose_positives,
+    plot_audit_heatmaps,
+    target_accuracy,
+    target_auc,
+)
+
+CF, NAIVE, REF = "counterfactually fair", "naive", "trained on target"
+
+
+@pytest.fixture(scope="module")
+def small_contexts():
+    return {kind: make_causal_context(kind, n=30_000, seed=1) for kind in KINDS}
+
+
+@pytest.fixture(scope="module")
+def small_audits(small_contexts):
+    return audit_contexts(small_contexts, LogisticRegression, target_trained=KINDS[:1],
+                          n_boot=100, seed=2)
+
+
+def test_module_names_chapter_7():
+    assert CHAPTER == "07_causal_context"
+
+
+def test_context_to_keeps_a_cpu_context(small_contexts):
+    ctx = small_contexts["measurement_error"]
+    assert context_to(ctx, "cpu") is ctx
+    assert context_to(ctx, torch.device("cpu")) is ctx
+
+
+def test_audit_contexts_is_fit_then_audit_with_one_seed(small_contexts, small_audits):
+    tables, scores = small_audits
+    assert list(tables) == KINDS
+    assert REF in scores["measurement_error"].target
+    assert REF not in scores["selection_on_label"].target
+    ctx = small_contexts["selection_on_label"]
+    direct = audit_context(ctx, fit_context_predictors(ctx, LogisticRegression, seed=2),
+                           n_boot=100, seed=2)
+    pd.testing.assert_frame_equal(tables["selection_on_label"], direct)
+    limited, _ = audit_contexts({"selection_on_label": ctx}, LogisticRegression, n_boot=100,
+                                seed=2, openmp_threads=1)
+    pd.testing.assert_frame_equal(limited["selection_on_label"], direct)
+
+
+def test_base_rate_table_reads_each_sample(small_contexts):
+    t = base_rate_table(small_contexts)
+    assert t.index.names == ["context", "sample"] and len(t) == 2 * len(KINDS)
+    obs = small_contexts["selection_on_label"].observed
+    row = t.loc[("selection_on_label", "observed")]
+    assert row["rows"] == len(obs)
+    assert row["base rate a=1"] == pytest.approx(float(obs.y[obs.group == 1].double().mean()))
+    # the target has no bias: equal base rates up to noise
+    tgt = t.xs("target", level="sample")
+    assert ((tgt["base rate a=0"] - tgt["base rate a=1"]).abs() < 0.03).all()
+
+
+def test_gap_overview_prints_every_gap_and_stars_the_ones_consistent_with_zero(small_audits):
+    tables, _ = small_audits
+    view = gap_overview(tables)
+    assert view.shape == (len(GAP_METRICS), 2 * len(KINDS))
+    me = tables["measurement_error"].loc[(CF, "demographic_parity")]
+    text = view.loc["demographic parity", ("measurement error", CF)]
+    assert text.startswith(f"{me['estimate']:+.4f} [")
+    assert text.endswith(" *") == bool(me["consistent_with_zero"])
+
+
+def test_interval_columns_and_notes_glue_the_implied_gaps(small_audits, monkeypatch):
+    tables, _ = small_audits
+    summary = vanishing_summary(tables)
+    glued = {}
+    monkeypatch.setattr("fairlib.book.glue.note", lambda key, value: glued.__setitem__(key, value))
+    note_intervals(interval_columns(summary, "gap"), "sim_")
+    for kind in KINDS:
+        lo, est, hi = (glued[f"sim_{kind}_gap{s}"] for s in ("_lo", "", "_hi"))
+        assert lo <= est <= hi and est == summary.loc[kind, "estimate"]
+    notes = implied_gap_notes(summary, tables, prefix="sim_", tolerance=0.05)
+    row = summary.loc["selection_on_label"]
+    assert notes["sim_selection_on_label_metric"] == "equalized odds"
+    assert notes["sim_selection_on_label_abs"] == abs(row["estimate"])
+    assert notes["sim_selection_on_label_zero"] == ("yes" if row["consistent_with_zero"] else "no")
+    bound = max(abs(row["lower"]), abs(row["upper"]))
+    assert notes["sim_selection_on_label_bound"] == bound
+    assert notes["sim_selection_on_label_below"] == ("yes" if bound < 0.05 else "no")
+    assert notes["sim_selection_on_label_naive"] == tables["selection_on_label"].loc[
+        (NAIVE, "equalized_odds"), "estimate"]
+    assert "sim_measurement_error_bound" not in implied_gap_notes(summary, tables, prefix="sim_")
+
+
+def test_target_accuracy_is_a_summary_table(small_audits):
+    tables, _ = small_audits
+    acc = target_accuracy(tables)
+    assert list(acc.index) == KINDS
+    assert list(dict.fromkeys(acc.columns.get_level_values(0))) == [NAIVE, CF, REF]
+    me = tables["measurement_error"].loc[(CF, "target_accuracy")]
+    assert acc.loc["measurement_error", (CF, "mean")] == me["estimate"]
+    assert acc.loc["measurement_error", (CF, "upper")] == me["upper"]
+    assert np.isnan(acc.loc["selection_on_label", (REF, "mean")])
+    text = interval_table(acc[[CF]], digits=4).loc["measurement_error", CF]
+    assert text.startswith(f"{me['estimate']:.4f} [")
+
+
+def test_target_auc_matches_roc_auc(small_contexts, small_audits):
+    _, scores = small_audits
+    ctx = small_contexts["measurement_error"]
+    auc = target_auc(ctx, scores["measurement_error"])
+    assert set(auc) == {NAIVE, CF, REF}
+    from sklearn.metrics import roc_auc_score
+
+    assert auc[CF] == pytest.approx(roc_auc_score(ctx.target.y.numpy(),
+                                                  scores["measurement_error"].target[CF].numpy()))
+
+
+def test_gap_matrix_and_heatmap_grid(small_audits):
+    tables, _ = small_audits
+    m = gap_matrix(tables, CF)
+    assert list(m.index) == KINDS
+    assert list(m.columns) == ["demographic_parity", "equalized_odds", "calibration"]
+    assert m.loc["selection_on_label", "equalized_odds"] == tables["selection_on_label"].loc[
+        (CF, "equalized_odds"), "estimate"]
+    fig = plot_audit_heatmaps({"one": tables, "two": tables})
+    assert [ax.get_title() for ax in fig.axes] == [f"{row}: {p}" for row in ("one", "two")
+                                                   for p in (NAIVE, CF)]
+    plt.close(fig)
+
+
+def test_lose_positives_only_loses_one_groups_positives(small_contexts):
+    obs = small_contexts["measurement_error"].observed
+    y_true = obs.extras["y_true"]
+    out = lose_positives(obs, group=1, rate=0.4, seed=0)
+    changed = out.y != y_true
+    assert bool(((obs.group == 1) & (y_true == 1))[changed].all())
+    assert bool((out.y[changed] == 0).all())
+    share = float(changed[(obs.group == 1) & (y_true == 1)].double().mean())
+    assert abs(share - 0.4) < 0.03
+    assert torch.equal(out.y, lose_positives(obs, group=1, rate=0.4, seed=0).y)
+    with pytest.raises(ValueError, match="rate"):
+        lose_positives(obs, rate=1.5)
+    with pytest.raises(ValueError, match="y_true"):
+        lose_positives(small_contexts["selection_on_label"].target)
+
+
+def test_marginalised_classifier_averages_over_the_attribute():
+    gen = np.random.default_rng(0)
+    X = np.column_stack([gen.normal(size=500), gen.integers(0, 2, 500)]).astype(float)
+    y = ((X[:, 0] + X[:, 1] + gen.normal(size=500)) > 0.5).astype(int)
+    m = MarginalisedClassifier(LogisticRegression, 0.3).fit(X, y)
+    X1, X0 = X.copy(), X.copy()
+    X1[:, 1], X0[:, 1] = 1.0, 0.0
+    f = m.model_.predict_proba
+    np.testing.assert_allclose(m.predict_proba(X), 0.3 * f(X1) + 0.7 * f(X0))
+    np.testing.assert_allclose(m.predict_proba(X1), m.predict_proba(X0))
+    assert X[:, 1].max() == 1.0  # the input was not modified
+
+
+def test_implied_gap_by_size_reruns_the_context_per_size():
+    t = implied_gap_by_size("selection_on_predictors", [5000, 20_000], LogisticRegression,
+                            n_boot=50, seed=0)
+    assert t.index.name == "population size" and list(t.index) == [5000, 20_000]
+    ctx = make_causal_context("selection_on_predictors", n=20_000, seed=0)
+    direct = vanishing_summary({"selection_on_predictors": audit_context(
+        ctx, fit_context_predictors(ctx, LogisticRegression), n_boot=50, seed=0)})
+    assert t.loc[20_000, "estimate"] == direct.iloc[0]["estimate"]
+    assert t.loc[20_000, "noise_floor"] == direct.iloc[0]["noise_floor"]
+
+
+def test_group_thresholds_buy_parity_with_calibration(small_contexts):
+    ctx = small_contexts["selection_on_predictors"]
+    s = fit_context_predictors(ctx, LogisticRegression)
+    table, cut = group_threshold_audit(ctx, s.observed[CF], s.target[CF], threshold=0.5)
+    assert list(table.index) == ["one threshold", "parity thresholds"]
+    obs = ctx.observed
+    rep = fm.fairness_report(obs.y, (s.observed[CF] >= 0.5).long(), sensitive_features=obs.group)
+    assert table.loc["one threshold", "demographic parity"] == rep.measure(
+        "demographic_parity_difference")
+    assert table.loc["parity thresholds", "demographic parity"] < 0.01
+    assert table.loc["parity thresholds", "PPV gap"] > table.loc["one threshold", "PPV gap"]
+    assert cut[0] < 0.5 < cut[1]  # group 1 was selected for high x1

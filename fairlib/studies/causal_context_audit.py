@@ -17,13 +17,22 @@ predictors. This module provides what an audit of that claim needs:
 - :func:`audit_context`: the table for several predictors plus their accuracy on the target;
 - :func:`plot_gap_heatmap`, :func:`draw_context_graph`: figures.
 
+For the chapter's notebook: :func:`context_to` (a context on a device),
+:func:`audit_contexts` (fit and audit several contexts), :func:`base_rate_table`,
+:func:`gap_overview` (every gap as text), :func:`interval_columns` and
+:func:`target_accuracy` (intervals in the layout that :func:`fairlib.book.note_intervals`
+glues), :func:`implied_gap_notes`, :func:`target_auc`, :func:`gap_matrix` and
+:func:`plot_audit_heatmaps`; for its exercises :func:`lose_positives`,
+:class:`MarginalisedClassifier`, :func:`implied_gap_by_size` and
+:func:`group_threshold_audit`.
+
 Synthetic contexts come from :func:`fairlib.datasets.make_causal_context`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +40,7 @@ import pandas as pd
 import torch
 
 from .._validation import MSG_TYPE, ArrayLike, check_choice, check_positive_int
-from ..datasets import CausalContext
+from ..datasets import CausalContext, FairDataset
 from ..datasets.synthetic import CAUSAL_CONTEXTS, ContextKind
 from ..metrics import fairness_report
 from ..metrics import RATES
@@ -40,17 +49,35 @@ from ..metrics.resampling import prepare_labels
 from ..metrics.scores import calibration_edges, calibration_gaps, calibration_rates, calibration_table
 
 __all__ = [
+    "CHAPTER",
     "CONTEXT_LABELS",
     "GAP_METRICS",
     "IMPLIED_GAP",
     "ContextScores",
+    "MarginalisedClassifier",
     "audit_context",
+    "audit_contexts",
+    "base_rate_table",
+    "context_to",
     "draw_context_graph",
     "fit_context_predictors",
+    "gap_matrix",
+    "gap_overview",
     "gap_table",
+    "group_threshold_audit",
+    "implied_gap_by_size",
+    "implied_gap_notes",
+    "interval_columns",
+    "lose_positives",
+    "plot_audit_heatmaps",
     "plot_gap_heatmap",
+    "target_accuracy",
+    "target_auc",
     "vanishing_summary",
 ]
+
+#: The notebook this module was written for.
+CHAPTER = "07_causal_context"
 
 
 #: Rows of :func:`gap_table`, in order.
@@ -563,3 +590,481 @@ def vanishing_summary(tables: Mapping[str, pd.DataFrame],
                       "largest_other": float(max(abs(table.loc[(predictor, m), "estimate"])
                                                  for m in others))}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# -- running the chapter's audits ----------------------------------------------------------------
+def context_to(ctx: CausalContext, device: str | torch.device) -> CausalContext:
+    """The context with both samples moved to ``device`` (the same object on the CPU).
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import context_to
+    >>> ctx = make_causal_context("measurement_error", n=100, seed=0)
+    >>> context_to(ctx, "cpu") is ctx
+    True
+    """
+    if torch.device(device).type == "cpu" and ctx.observed.device.type == "cpu":
+        return ctx
+    return replace(ctx, observed=ctx.observed.to(device), target=ctx.target.to(device))
+
+
+def audit_contexts(
+    contexts: Mapping[str, CausalContext],
+    make_model: Callable[[], Any],
+    *,
+    n_folds: int = 1,
+    seed: int = 0,
+    target_trained: bool | Collection[str] = False,
+    openmp_threads: int | None = None,
+    threshold: float = 0.5,
+    n_bins: int = 20,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> tuple[dict[str, pd.DataFrame], dict[str, ContextScores]]:
+    """Fit the predictors of every context and audit them: :func:`fit_context_predictors`
+    then :func:`audit_context`, with one seed for the folds and the resampling.
+
+    Parameters
+    ----------
+    contexts : mapping
+        Context kind -> :class:`~fairlib.datasets.CausalContext`.
+    make_model : callable
+        Returns a fresh estimator (``fit``, ``predict_proba``).
+    n_folds, seed
+        As in :func:`fit_context_predictors`; ``seed`` also seeds the bootstrap.
+    target_trained : bool or collection of str
+        Fit the reference model on the target sample: in every context (True), in none
+        (False) or in the kinds listed.
+    openmp_threads : int, optional
+        Fit the models under ``threadpoolctl.threadpool_limits(openmp_threads, "openmp")``
+        (boosted trees on small data run faster on one thread); the audit is not limited.
+    threshold, n_bins, n_boot, level
+        As in :func:`audit_context`.
+
+    Returns
+    -------
+    (dict, dict)
+        Kind -> :func:`audit_context` table, and kind -> :class:`ContextScores`.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import audit_contexts
+    >>> ctxs = {"selection_on_label": make_causal_context("selection_on_label", n=20_000)}
+    >>> tables, scores = audit_contexts(ctxs, LogisticRegression, target_trained=True, n_boot=50)
+    >>> sorted(scores["selection_on_label"].target)
+    ['counterfactually fair', 'naive', 'trained on target']
+    """
+    from contextlib import nullcontext
+
+    tables, scores = {}, {}
+    for kind, ctx in contexts.items():
+        reference = target_trained if isinstance(target_trained, bool) else kind in target_trained
+        if openmp_threads is None:
+            limit: Any = nullcontext()
+        else:
+            from threadpoolctl import threadpool_limits
+
+            limit = threadpool_limits(limits=openmp_threads, user_api="openmp")
+        with limit:
+            scores[kind] = fit_context_predictors(ctx, make_model, n_folds=n_folds, seed=seed,
+                                                  target_trained=reference)
+        tables[kind] = audit_context(ctx, scores[kind], threshold=threshold, n_bins=n_bins,
+                                     n_boot=n_boot, level=level, seed=seed)
+    return tables, scores
+
+
+def base_rate_table(contexts: Mapping[str, CausalContext]) -> pd.DataFrame:
+    """Size and base rate of each group, in the observed and the target sample of every context.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(context, sample)``; columns ``rows``, ``base rate a=0``, ``base rate a=1``.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import base_rate_table
+    >>> t = base_rate_table({"selection_on_label": make_causal_context("selection_on_label",
+    ...                                                                n=10_000, seed=0)})
+    >>> list(t.index), int(t.loc[("selection_on_label", "target"), "rows"])
+    ([('selection_on_label', 'observed'), ('selection_on_label', 'target')], 10000)
+    """
+    rows = {}
+    for kind, ctx in contexts.items():
+        for name, part in (("observed", ctx.observed), ("target", ctx.target)):
+            rates = part.summary()["base_rate"]
+            rows[(kind, name)] = {"rows": len(part), "base rate a=0": rates.iloc[0],
+                                  "base rate a=1": rates.iloc[1]}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index = pd.MultiIndex.from_tuples(out.index, names=["context", "sample"])
+    return out
+
+
+def gap_overview(tables: Mapping[str, pd.DataFrame],
+                 predictors: Sequence[str] = ("naive", "counterfactually fair")) -> pd.DataFrame:
+    """Every gap as ``"estimate [lower, upper]"``, with ``" *"`` when consistent with zero.
+
+    Parameters
+    ----------
+    tables : mapping
+        Context kind -> :func:`audit_context` table.
+    predictors : sequence of str
+        Which predictors, in order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows: :data:`GAP_METRICS` (spaces for underscores); columns ``(context label,
+        predictor)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.studies.causal_context_audit import GAP_METRICS, gap_overview
+    >>> t = pd.DataFrame({"estimate": 0.001, "lower": -0.002, "upper": 0.004,
+    ...                   "consistent_with_zero": True},
+    ...                  index=pd.MultiIndex.from_product([["naive"], GAP_METRICS]))
+    >>> gap_overview({"measurement_error": t}, ["naive"]).iloc[0, 0]
+    '+0.0010 [-0.0020, +0.0040] *'
+    """
+    cols = {}
+    for kind, table in tables.items():
+        for p in predictors:
+            sub = table.loc[p].reindex(list(GAP_METRICS))
+            cols[(CONTEXT_LABELS.get(kind, kind), p)] = [
+                f"{e:+.4f} [{lo:+.4f}, {hi:+.4f}]" + (" *" if z else "")
+                for e, lo, hi, z in sub[["estimate", "lower", "upper", "consistent_with_zero"]]
+                .itertuples(index=False)]
+    return pd.DataFrame(cols, index=[m.replace("_", " ") for m in GAP_METRICS])
+
+
+def interval_columns(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Columns ``estimate``, ``lower``, ``upper`` in the layout of ``summarize``.
+
+    :func:`fairlib.book.note_intervals` then glues ``<row>_<name>``, ``..._lo`` and
+    ``..._hi``, and :func:`fairlib.book.interval_table` prints them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.studies.causal_context_audit import interval_columns
+    >>> t = pd.DataFrame({"estimate": [0.1], "lower": [0.0], "upper": [0.2]}, index=["me"])
+    >>> interval_columns(t, "gap").columns.tolist()
+    [('gap', 'mean'), ('gap', 'lower'), ('gap', 'upper')]
+    """
+    parts = table[["estimate", "lower", "upper"]].astype(float)
+    return pd.concat({name: parts.set_axis(["mean", "lower", "upper"], axis=1)}, axis=1)
+
+
+def implied_gap_notes(summary: pd.DataFrame, tables: Mapping[str, pd.DataFrame], *,
+                      prefix: str, tolerance: float | None = None,
+                      naive: str = "naive") -> dict[str, float | str]:
+    """Glue values for the prose about each context's implied gap.
+
+    Per context ``k`` of ``summary`` (from :func:`vanishing_summary`): ``<prefix><k>_zero``
+    ("yes"/"no": consistent with zero), ``_metric`` (its name, with spaces), ``_abs`` (the
+    absolute estimate), ``_other`` (largest other implied gap) and ``_naive`` (the same gap
+    of the ``naive`` predictor). With a ``tolerance`` also ``_bound``, the larger absolute
+    end of the interval, and ``_below``: "yes" when it is below the tolerance (the estimate
+    and the whole interval are then within it).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.studies.causal_context_audit import implied_gap_notes
+    >>> s = pd.DataFrame({"metric": ["demographic_parity"], "estimate": [-0.001],
+    ...                   "lower": [-0.003], "upper": [0.002], "consistent_with_zero": [True],
+    ...                   "largest_other": [0.3]}, index=["measurement_error"])
+    >>> t = pd.DataFrame({"estimate": [-0.3]},
+    ...                  index=pd.MultiIndex.from_tuples([("naive", "demographic_parity")]))
+    >>> notes = implied_gap_notes(s, {"measurement_error": t}, prefix="sim_", tolerance=0.01)
+    >>> notes["sim_measurement_error_metric"], notes["sim_measurement_error_below"]
+    ('demographic parity', 'yes')
+    """
+    notes: dict[str, float | str] = {}
+    for kind, row in summary.iterrows():
+        key = f"{prefix}{kind}_"
+        notes.update({key + "zero": "yes" if row["consistent_with_zero"] else "no",
+                      key + "metric": str(row["metric"]).replace("_", " "),
+                      key + "abs": abs(float(row["estimate"])),
+                      key + "other": float(row["largest_other"]),
+                      key + "naive": float(tables[kind].loc[(naive, row["metric"]), "estimate"])})
+        if tolerance is not None:
+            bound = max(abs(float(row["lower"])), abs(float(row["upper"])))
+            notes.update({key + "bound": bound,
+                          key + "below": "yes" if bound < tolerance else "no"})
+    return notes
+
+
+def target_accuracy(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every predictor's accuracy on the target sample, in the layout of ``summarize``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per context; columns ``(predictor, mean | lower | upper)``; NaN for a
+        predictor a context did not fit.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.book import interval_table
+    >>> from fairlib.studies.causal_context_audit import target_accuracy
+    >>> t = pd.DataFrame({"estimate": [0.8], "lower": [0.79], "upper": [0.81]},
+    ...                  index=pd.MultiIndex.from_tuples([("naive", "target_accuracy")]))
+    >>> interval_table(target_accuracy({"measurement_error": t})).iloc[0, 0]
+    '0.800 [0.790, 0.810]'
+    """
+    frames = {}
+    for kind, table in tables.items():
+        acc = table.xs("target_accuracy", level=1)[["estimate", "lower", "upper"]]
+        frames[kind] = acc.set_axis(["mean", "lower", "upper"], axis=1).stack()
+    out = pd.DataFrame(frames).T.astype(float)
+    predictors = list(dict.fromkeys(p for t in tables.values()
+                                    for p in t.xs("target_accuracy", level=1).index))
+    out = out.reindex(columns=pd.MultiIndex.from_product([predictors, ["mean", "lower", "upper"]]))
+    out.index.name = "context"
+    return out
+
+
+def target_auc(ctx: CausalContext, scores: ContextScores) -> dict[str, float]:
+    """ROC AUC of every predictor's scores on the target sample (all rows together).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import fit_context_predictors, target_auc
+    >>> ctx = make_causal_context("measurement_error", n=5000, seed=0)
+    >>> auc = target_auc(ctx, fit_context_predictors(ctx, LogisticRegression))
+    >>> auc["counterfactually fair"] > auc["naive"]
+    True
+    """
+    from ..metrics import roc_auc_by_group
+
+    tgt = ctx.target
+    return {p: float(roc_auc_by_group(tgt.y, s, sensitive_features=tgt.group).overall)
+            for p, s in scores.target.items()}
+
+
+def gap_matrix(tables: Mapping[str, pd.DataFrame], predictor: str,
+               metrics: Sequence[str] = ("demographic_parity", "equalized_odds",
+                                         "calibration")) -> pd.DataFrame:
+    """One predictor's gap estimates, contexts x metrics (the input of :func:`plot_gap_heatmap`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.studies.causal_context_audit import gap_matrix
+    >>> t = pd.DataFrame({"estimate": [0.1, 0.2]}, index=pd.MultiIndex.from_tuples(
+    ...     [("naive", "demographic_parity"), ("naive", "calibration")]))
+    >>> gap_matrix({"measurement_error": t}, "naive", ["calibration"]).iloc[0, 0]
+    np.float64(0.2)
+    """
+    return pd.DataFrame({m: [t.loc[(predictor, m), "estimate"] for t in tables.values()]
+                         for m in metrics}, index=list(tables))
+
+
+def plot_audit_heatmaps(panels: Mapping[str, Mapping[str, pd.DataFrame]],
+                        predictors: Sequence[str] = ("naive", "counterfactually fair")) -> Any:
+    """A grid of :func:`plot_gap_heatmap`: one row per set of audits, one column per predictor,
+    on one colour scale.
+
+    Parameters
+    ----------
+    panels : mapping
+        Row title -> (context kind -> :func:`audit_context` table).
+    predictors : sequence of str
+        The columns.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from fairlib.studies.causal_context_audit import plot_audit_heatmaps
+    >>> t = pd.DataFrame({"estimate": [0.1, 0.2, 0.0]}, index=pd.MultiIndex.from_product(
+    ...     [["naive"], ["demographic_parity", "equalized_odds", "calibration"]]))
+    >>> fig = plot_audit_heatmaps({"sim": {"measurement_error": t}}, ["naive"])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['sim: naive']
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), len(predictors), squeeze=False, sharex=True,
+                             sharey=True, figsize=(4.75 * len(predictors), 3.1 * len(panels)))
+    top = max(float(gap_matrix(t, p).abs().to_numpy().max())
+              for t in panels.values() for p in predictors)
+    for row, (name, tables) in enumerate(panels.items()):
+        for col, predictor in enumerate(predictors):
+            plot_gap_heatmap(gap_matrix(tables, predictor), ax=axes[row, col], vmax=top,
+                             title=f"{name}: {predictor}")
+    fig.tight_layout()
+    return fig
+
+
+# -- the exercises -------------------------------------------------------------------------------
+def lose_positives(data: FairDataset, *, group: int = 1, rate: float = 0.4,
+                   seed: int = 0) -> FairDataset:
+    """Recorded labels that lose a share of one group's true positives, and nothing else.
+
+    Every row of ``group`` whose true label (``data.extras["y_true"]``) is 1 is recorded
+    as 0 with probability ``rate``; every other row keeps its true label. The draws come
+    from a CPU ``torch.Generator`` seeded with ``seed``.
+
+    Examples
+    --------
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import lose_positives
+    >>> obs = make_causal_context("measurement_error", n=20_000, seed=0).observed
+    >>> one_sided = lose_positives(obs, rate=0.5)
+    >>> bool((one_sided.y <= obs.extras["y_true"]).all())
+    True
+    """
+    if "y_true" not in data.extras:
+        raise ValueError(MSG_TYPE.format(name="data", expected='a dataset with extras["y_true"]',
+                                         got=f"extras {sorted(data.extras)}"))
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(MSG_TYPE.format(name="rate", expected="a probability in [0, 1]",
+                                         got=repr(rate)))
+    y_true = data.extras["y_true"]
+    u = torch.rand(len(data), generator=torch.Generator().manual_seed(seed)).to(data.device)
+    lost = (data.group == group) & (y_true == 1) & (u < rate)
+    return data.with_labels(torch.where(lost, 0, y_true))
+
+
+class MarginalisedClassifier:
+    """Fit ``f(x, a)`` with ``a`` as the last column; predict ``p f(x, 1) + (1 - p) f(x, 0)``.
+
+    The prediction of Anthis & Veitch's marginalisation: a function of ``x`` alone, so it is
+    counterfactually fair when no feature is caused by ``a``.
+
+    Parameters
+    ----------
+    make_model : callable
+        Returns a fresh estimator with ``fit`` and ``predict_proba``.
+    p : float
+        ``P(a = 1)`` in the population.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.studies.causal_context_audit import MarginalisedClassifier
+    >>> X = np.array([[0.0, 0], [1.0, 0], [0.0, 1], [1.0, 1]] * 10)
+    >>> y = np.array([0, 1, 1, 1] * 10)
+    >>> m = MarginalisedClassifier(LogisticRegression, 0.5).fit(X, y)
+    >>> a0, a1 = m.predict_proba(np.array([[0.0, 0], [0.0, 1]]))[:, 1]
+    >>> bool(a0 == a1)
+    True
+    """
+
+    def __init__(self, make_model: Callable[[], Any], p: float) -> None:
+        self.make_model = make_model
+        self.p = p
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> MarginalisedClassifier:
+        self.model_ = self.make_model().fit(X, y)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X1, X0 = X.copy(), X.copy()
+        X1[:, -1], X0[:, -1] = 1.0, 0.0
+        f = self.model_.predict_proba
+        return self.p * f(X1) + (1 - self.p) * f(X0)
+
+
+def implied_gap_by_size(kind: ContextKind, sizes: Sequence[int], make_model: Callable[[], Any],
+                        *, seed: int = 0, device: str | torch.device = "cpu",
+                        predictor: str = "counterfactually fair", threshold: float = 0.5,
+                        n_bins: int = 20, n_boot: int = 1000, level: float = 0.95) -> pd.DataFrame:
+    """The implied gap of one context, drawn at several population sizes.
+
+    Each size draws :func:`fairlib.datasets.make_causal_context` with ``seed``, fits the
+    predictors on the observed sample and audits them (:func:`audit_context`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per size (index ``population size``), the columns of
+        :func:`vanishing_summary` for ``predictor``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.studies.causal_context_audit import implied_gap_by_size
+    >>> t = implied_gap_by_size("selection_on_label", [5000, 20_000], LogisticRegression,
+    ...                         n_boot=50)
+    >>> t.index.tolist(), t["metric"].iloc[0]
+    ([5000, 20000], 'equalized_odds')
+    """
+    from ..datasets import make_causal_context
+
+    rows = {}
+    for size in sizes:
+        ctx = context_to(make_causal_context(kind, n=size, seed=seed), device)
+        table = audit_context(ctx, fit_context_predictors(ctx, make_model), threshold=threshold,
+                              n_bins=n_bins, n_boot=n_boot, level=level, seed=seed)
+        rows[size] = vanishing_summary({kind: table}, predictor).iloc[0].to_dict()
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "population size"
+    return out
+
+
+def group_threshold_audit(ctx: CausalContext, observed: torch.Tensor, target: torch.Tensor, *,
+                          threshold: float = 0.5) -> tuple[pd.DataFrame, dict[int, float]]:
+    """One threshold for everyone against one threshold per group that equalises selection.
+
+    The per-group thresholds select, in each group of the observed sample, the share that
+    the single ``threshold`` selects overall (demographic parity by construction).
+
+    Parameters
+    ----------
+    ctx : CausalContext
+        The context the scores belong to.
+    observed, target : torch.Tensor
+        Scores of one predictor on ``ctx.observed`` and ``ctx.target``.
+    threshold : float, default 0.5
+        The single threshold.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        Rows ``one threshold`` and ``parity thresholds``; columns ``demographic parity``
+        and ``PPV gap`` (between-groups differences on the observed sample) and
+        ``target accuracy``. And the per-group thresholds ``{0: t0, 1: t1}``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from fairlib.datasets import make_causal_context
+    >>> from fairlib.studies.causal_context_audit import (fit_context_predictors,
+    ...                                                   group_threshold_audit)
+    >>> ctx = make_causal_context("selection_on_predictors", n=20_000, seed=0)
+    >>> s = fit_context_predictors(ctx, LogisticRegression)
+    >>> cf = "counterfactually fair"
+    >>> table, cuts = group_threshold_audit(ctx, s.observed[cf], s.target[cf])
+    >>> bool(table.loc["parity thresholds", "demographic parity"] < 0.01)
+    True
+    """
+    obs, tgt = ctx.observed, ctx.target
+    rate = float((observed >= threshold).double().mean())
+    cut = {g: float(torch.quantile(observed[obs.group == g], 1 - rate)) for g in (0, 1)}
+    cuts_obs = torch.where(obs.group == 1, cut[1], cut[0])
+    cuts_tgt = torch.where(tgt.group == 1, cut[1], cut[0])
+    rows = {}
+    decisions = [("one threshold", observed >= threshold, target >= threshold),
+                 ("parity thresholds", observed >= cuts_obs, target >= cuts_tgt)]
+    for name, pred_obs, pred_tgt in decisions:
+        # Calibration of the decision: the positive rate among those selected, per group.
+        rep = fairness_report(obs.y, pred_obs.long(), sensitive_features=obs.group)
+        rows[name] = {"demographic parity": rep.measure("demographic_parity_difference"),
+                      "PPV gap": rep.measure("predictive_parity_difference"),
+                      "target accuracy": float((pred_tgt.long() == tgt.y).double().mean())}
+    return pd.DataFrame.from_dict(rows, orient="index"), cut
