@@ -8,6 +8,7 @@ Needs the ``book`` extra (papermill, jupyter-book).
 from .build import BuildError, BuildResult, build_book, chapter_notebooks, toc_files
 from .execute import Execution, NotebookError, run_notebook
 from .glue import note, read_glue
+from .handout import write_handouts
 from .report import interval_table, interval_text, note_intervals
 from .profiles import PROFILES, ParameterError, check_parameters, check_type, load_profile
 from .sweep import SweepResult, prepare_sweep, read_results, run_sweep, sweep
@@ -36,4 +37,5 @@ __all__ = [
     "run_sweep",
     "sweep",
     "toc_files",
+    "write_handouts",
 ]
