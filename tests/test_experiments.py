@@ -505,3 +505,22 @@ def test_extra_metrics_join_the_record_keep_old_run_ids_and_round_trip(tmp_path)
         run_study([plain.replace(metrics=["no_such_metric"])], backend="serial", progress=False)
     with pytest.raises(TypeError, match="`metrics` to be a list of registered metric names"):
         plain.replace(metrics="train_positive_share_test")
+
+
+def test_boosted_trees_run_through_the_engine_with_static_weights_and_refuse_dynamic_methods():
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("fairgbm")
+    data = {"n": 600}
+    specs = [RunSpec("synthetic", model, method, dataset_params=data, model_params={"n_estimators": 20})
+             for model, method in (("lightgbm", "ERM"), ("lightgbm", "Reweighing"), ("fairgbm", "ERM"),
+                                   ("lightgbm", "GroupDRO"), ("fairgbm", "Reweighing"))]
+    out = run_study(specs, backend="serial", progress=False).set_index(["model", "method"])
+    ok = out.loc[[("lightgbm", "ERM"), ("lightgbm", "Reweighing"), ("fairgbm", "ERM")]]
+    assert (ok["status"] == "ok").all(), ok["error"].tolist()
+    assert ok["test_accuracy"].between(0.5, 1).all()
+    assert ok.loc[("lightgbm", "ERM"), "test_accuracy"] != ok.loc[("lightgbm", "Reweighing"), "test_accuracy"] or \
+        ok.loc[("lightgbm", "ERM"), "test_demographic_parity_difference"] != \
+        ok.loc[("lightgbm", "Reweighing"), "test_demographic_parity_difference"]
+    assert out.loc[("lightgbm", "GroupDRO"), "status"] == "failed"
+    assert "`method` to be ERM" in out.loc[("fairgbm", "Reweighing"), "error"]
+    assert execute(specs[1])["test_accuracy"] == ok.loc[("lightgbm", "Reweighing"), "test_accuracy"]  # same bits

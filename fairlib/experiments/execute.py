@@ -122,9 +122,36 @@ def train_run(spec: RunSpec, *, splits: Any = None, track_test: bool = False,
     if entry.prepare is not None:
         entry.prepare(strategy, make_model, train, dict(fit_kwargs), **stage)
     model = make_model()
-    history = fit(model, train, strategy=strategy, meta=meta, test=test if track_test else None,
-                  **fit_kwargs)
+    if hasattr(model, "as_module"):  # gradient-boosted trees (fairlib.boosting): no epochs, no torch
+        model, history = _fit_trees(model, train, strategy)
+    else:
+        history = fit(model, train, strategy=strategy, meta=meta, test=test if track_test else None,
+                      **fit_kwargs)
     return TrainedRun(spec, model, strategy, history, train, meta, test)
+
+
+def _fit_trees(model: Any, train: Any, strategy: Any) -> tuple[Any, Any]:
+    """Fit a fairlib.boosting estimator on ``train`` with the static ``strategy``'s weights;
+    the torch module of its scores and a one-row history (the training log-loss)."""
+    import inspect
+
+    import numpy as np
+
+    from ..train import History
+    from ..weighting import ERM
+
+    X = train.X.reshape(len(train), -1).cpu().numpy()
+    y, group = train.y.cpu().numpy(), train.group.cpu().numpy()
+    if "weights_from" in inspect.signature(model.fit).parameters:
+        model.fit(X, y, group, weights_from=strategy)
+    elif isinstance(strategy, ERM):
+        model.fit(X, y, group)
+    else:
+        raise ValueError(f"Expected `method` to be ERM for {type(model).__name__}, which brings its own "
+                         f"fairness constraint, but got {type(strategy).__name__}.")
+    p = np.clip(model.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return model.as_module(), History([{"epoch": 1, "train_loss": loss}])
 
 
 def evaluate_run(run: TrainedRun) -> dict[str, float]:

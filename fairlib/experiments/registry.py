@@ -4,7 +4,9 @@ Each registry maps a name to a factory. Users add their own with the ``register_
 functions (as decorators or calls); a name registered twice raises unless ``replace=True``.
 
 - dataset factory: ``factory(*, seed, **params) -> Splits`` (train, meta, test);
-- model factory: ``factory(train, *, seed, **params) -> torch.nn.Module`` (one logit per row);
+- model factory: ``factory(train, *, seed, **params) -> torch.nn.Module`` (one logit per row),
+  or a gradient-boosted-trees estimator of :mod:`fairlib.boosting` (``"lightgbm"``, trained
+  with the weights of a static method; ``"fairgbm"``, method ERM), fitted in one go;
 - method factory: ``factory(**params) -> WeightingStrategy``; an optional ``prepare``
   hook ``prepare(strategy, make_model, train, fit_kwargs, **stage_params)`` runs before
   training (JTT's first stage), taking the method parameters listed in ``stage_params``.
@@ -238,6 +240,18 @@ def _cnn(train: Any, *, seed: int, width: int = 16) -> Any:
 
 
 # -- built-in methods -----------------------------------------------------------------------
+def _lightgbm(train: Any, *, seed: int, **params: Any) -> Any:
+    from ..boosting import LightGBM
+
+    return LightGBM(random_state=seed, **params)
+
+
+def _fairgbm(train: Any, *, seed: int, **params: Any) -> Any:
+    from ..boosting import FairGBM
+
+    return FairGBM(random_state=seed, **params)
+
+
 def _strategy(cls_name: str) -> Callable[..., Any]:
     def factory(**params: Any) -> Any:
         from .. import weighting
@@ -271,7 +285,8 @@ for _name, _factory in (("synthetic", _synthetic), ("colored_digits", _colored_d
     register_dataset(_name, _factory)
 for _name in ("adult", "compas", "german", "census_kdd"):
     register_dataset(_name, _tabular_factory(_name))
-for _name, _factory in (("logistic", _logistic), ("mlp", _mlp), ("cnn", _cnn)):
+for _name, _factory in (("logistic", _logistic), ("mlp", _mlp), ("cnn", _cnn), ("lightgbm", _lightgbm),
+                        ("fairgbm", _fairgbm)):
     register_model(_name, _factory)
 for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", "GroupDRO", "FairBatch",
               "KLDRO", "FEBS", "FIS", "L2RW", "FORML"):
