@@ -10,7 +10,7 @@ STAMP := $(VENV)/.fairlib-installed
 TORCH_CPU ?= torch==2.13.0+cpu
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup test book bench clean
+.PHONY: setup test book bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_meta.py
 	$(BIN)/python benchmarks/bench_study.py
 	$(BIN)/python benchmarks/bench_study.py --epochs 24
+
+# On a machine with CUDA: the device tests, bench_metrics, bench_meta and chapter 1 (full
+# profile) on the GPU, one summary table, non-zero exit on any failure (under 5 minutes).
+# Without CUDA: one line saying so, exit 0.
+gpu-check: $(STAMP)
+	@$(BIN)/python benchmarks/gpu_check.py
 
 clean:
 	rm -rf book/_build book/_build_student book/*.staging .pytest_cache
