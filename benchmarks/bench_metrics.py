@@ -14,7 +14,9 @@ and FPR plus its parity measures:
   equal-opportunity ratios);
 * roofline proxy: one sum over each input, i.e. reading the same bytes once.
 
-Times are the best of several repeats after a warm-up. Run: ``make bench``.
+Times are the best of several repeats after a warm-up. Run: ``make bench``; on a GPU,
+``--device cuda`` times fairlib and torchmetrics there (fairlearn, a CPU library, is then
+left out).
 """
 
 from __future__ import annotations
@@ -33,13 +35,23 @@ from fairlib.metrics import _core as core
 GROUPS = 8
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":  # GPU work is asynchronous: wait for it inside the timed region
+        torch.cuda.synchronize(DEVICE)
+
+
 def best_time(fn, repeats: int, min_repeats: int = 3) -> float:
     """Best wall time in seconds over ``repeats`` calls after one warm-up call."""
     fn()
+    _sync()
     times = []
     for _ in range(max(repeats, min_repeats)):
         start = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -50,7 +62,7 @@ def make_inputs(n: int, seed: int = 0):
     y_true = torch.randint(0, 2, (n,), generator=gen)
     flip = torch.rand(n, generator=gen) < 0.2 + 0.05 * groups
     y_pred = torch.where(flip, 1 - y_true, y_true)
-    return y_true, y_pred, groups
+    return y_true.to(DEVICE), y_pred.to(DEVICE), groups.to(DEVICE)
 
 
 def fairlib_full(y_true, y_pred, groups):
@@ -91,14 +103,14 @@ def bench_sizes(sizes, fairlearn_max: int, repeats: int) -> list[dict]:
     rows = []
     for n in sizes:
         y_true, y_pred, groups = make_inputs(n)
-        np_args = (y_true.numpy(), y_pred.numpy(), groups.numpy())
+        np_args = (y_true.cpu().numpy(), y_pred.cpu().numpy(), groups.cpu().numpy())
         r = max(1, repeats if n < 10**7 else repeats // 2)
         row = {"n": n}
         row["fairlib"] = best_time(lambda: fairlib_full(y_true, y_pred, groups), r)
         row["fairlib_core"] = best_time(lambda: fairlib_core(y_true, y_pred, groups), r)
         row["torchmetrics"] = best_time(lambda: torchmetrics_fairness(y_true, y_pred, groups), r)
         row["roofline"] = best_time(lambda: roofline(y_true, y_pred, groups), r)
-        if n <= fairlearn_max:
+        if n <= fairlearn_max and DEVICE.type == "cpu":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 row["fairlearn"] = best_time(lambda: fairlearn_frame(*np_args), 1, min_repeats=2)
@@ -123,6 +135,8 @@ def bench_bootstrap(n: int, n_boot: int, fairlearn_boot: int) -> dict:
 
     out = {"n": n, "n_boot": n_boot}
     out["fairlib"] = best_time(ours, 3)
+    if DEVICE.type != "cpu" or fairlearn_boot < 1:
+        return out
     import fairlearn.metrics as flm
 
     def theirs():
@@ -160,13 +174,12 @@ def report(rows: list[dict], boot: dict) -> str:
             + f" | {r['torchmetrics'] / r['fairlib']:.1f}x | {r['fairlib'] / r['roofline']:.1f}x"
             + f" | {r['fairlib_core'] / r['roofline']:.1f}x |"
         )
-    lines += [
-        "",
-        f"Bootstrap, N = {boot['n']:,}, {boot['n_boot']:,} resamples: fairlib "
-        f"{boot['fairlib']:.3f} s; fairlearn {boot['fairlearn_per_resample']:.2f} s per resample, "
-        f"{boot['fairlearn_extrapolated']:.0f} s extrapolated "
-        f"({boot['fairlearn_extrapolated'] / boot['fairlib']:.0f}x).",
-    ]
+    theirs = (f"; fairlearn {boot['fairlearn_per_resample']:.2f} s per resample, "
+              f"{boot['fairlearn_extrapolated']:.0f} s extrapolated "
+              f"({boot['fairlearn_extrapolated'] / boot['fairlib']:.0f}x)"
+              if "fairlearn_extrapolated" in boot else " (fairlearn not run)")
+    lines += ["", f"Bootstrap, N = {boot['n']:,}, {boot['n_boot']:,} resamples: fairlib "
+              f"{boot['fairlib']:.3f} s{theirs}."]
     return "\n".join(lines)
 
 
@@ -199,9 +212,15 @@ def main() -> None:
     parser.add_argument("--fairlearn-max", type=int, default=10**6)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--n-boot", type=int, default=1000)
-    parser.add_argument("--fairlearn-boot", type=int, default=2)
+    parser.add_argument("--fairlearn-boot", type=int, default=2, help="0: leave fairlearn's bootstrap out")
+    parser.add_argument("--device", default="cpu", help="where fairlib and torchmetrics run, e.g. cuda")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but CUDA is not available")
+    print(f"device: {DEVICE}; machine: {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} torch threads, "
           f"Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}")
     rows = bench_sizes(args.sizes, args.fairlearn_max, args.repeats)
     boot = bench_bootstrap(10**6, args.n_boot, args.fairlearn_boot)
