@@ -366,9 +366,12 @@ def test_chapters_run_with_the_book_style_and_the_callers_environment_is_left_al
     import os
 
     monkeypatch.delenv("MATPLOTLIBRC", raising=False)
-    book, notebooks = _tiny_book(tmp_path, ["import matplotlib\nprint(matplotlib.rcParams['figure.dpi'])"])
+    monkeypatch.delenv("IPYTHONDIR", raising=False)
+    book, notebooks = _tiny_book(tmp_path, ["import matplotlib\nprint(matplotlib.rcParams['figure.dpi'])",
+                                            "import pandas as pd\nprint(pd.DataFrame({'r': [0.49956, 1e-5]}))"])
     out = tmp_path / "o.ipynb"
     assert cli(["run", str(notebooks / "01_tiny.ipynb"), "-o", str(out)]) == 0
     printed = [o["text"] for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
                for o in c.outputs if o.get("name") == "stdout"]
-    assert printed[-1].strip() == "150.0" and "MATPLOTLIBRC" not in os.environ
+    assert printed[-2].strip() == "150.0" and "MATPLOTLIBRC" not in os.environ and "IPYTHONDIR" not in os.environ
+    assert "0.4996" in printed[-1] and "1e-05" in printed[-1] and "e-01" not in printed[-1]

@@ -87,28 +87,41 @@ BOOK_RC = {
 }
 
 
-def book_matplotlibrc() -> Path:
-    """A ``matplotlibrc`` file holding :data:`BOOK_RC` (written once per process)."""
+#: Run at the start of every chapter's kernel: tables print rates as decimals, never in
+#: scientific notation (4 significant digits; tiny values such as 1e-05 keep theirs).
+BOOK_STARTUP = """\
+import pandas as _pd
+
+_pd.set_option("display.float_format", lambda v: f"{v:.4g}")
+del _pd
+"""
+
+
+def book_files() -> dict[str, Path]:
+    """The ``matplotlibrc`` (:data:`BOOK_RC`) and IPython folder (:data:`BOOK_STARTUP`) of
+    the book's kernels, written once per process."""
     import tempfile
 
-    path = Path(tempfile.gettempdir()) / f"fairlib-book-{os.getpid()}" / "matplotlibrc"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{k}: {v}\n" for k, v in BOOK_RC.items()))
-    return path
+    root = Path(tempfile.gettempdir()) / f"fairlib-book-{os.getpid()}"
+    rc, startup = root / "matplotlibrc", root / "ipython" / "profile_default" / "startup" / "00-fairlib-book.py"
+    if not startup.exists():
+        startup.parent.mkdir(parents=True, exist_ok=True)
+        rc.write_text("".join(f"{k}: {v}\n" for k, v in BOOK_RC.items()))
+        startup.write_text(BOOK_STARTUP)
+    return {"MATPLOTLIBRC": rc, "IPYTHONDIR": root / "ipython"}
 
 
 @contextmanager
 def book_style() -> Iterator[None]:
-    """Kernels started inside read :data:`BOOK_RC`, unless ``MATPLOTLIBRC`` is already set."""
-    if "MATPLOTLIBRC" in os.environ:
-        yield
-        return
-    os.environ["MATPLOTLIBRC"] = str(book_matplotlibrc())
+    """Kernels started inside read :data:`BOOK_RC` and run :data:`BOOK_STARTUP` (each unless
+    the caller set ``MATPLOTLIBRC`` / ``IPYTHONDIR`` already); the environment is restored after."""
+    added = {k: str(v) for k, v in book_files().items() if k not in os.environ}
+    os.environ.update(added)
     try:
         yield
     finally:
-        os.environ.pop("MATPLOTLIBRC", None)
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def run_notebook(
