@@ -12,7 +12,11 @@ The core, in dependency order (each imports only those before it):
 - :mod:`fairlib.plotting`: figures the chapters share;
 - :mod:`fairlib.book`: the ``fairlib`` command (run, build, sweep, results);
 - :class:`fairlib.FairClassifier` (:mod:`fairlib.estimator`): ``fit`` and a strategy as a
-  scikit-learn estimator (``Pipeline``, ``cross_val_score``, ``GridSearchCV``).
+  scikit-learn estimator (``Pipeline``, ``cross_val_score``, ``GridSearchCV``);
+- :mod:`fairlib.influence`: the Fair Infinitesimal Jackknife, which rows to *drop* instead of
+  reweighting;
+- :mod:`fairlib.boosting`: gradient-boosted trees, LightGBM with reweighting weights and
+  FairGBM (the ``gbm`` extra).
 
 :mod:`fairlib.studies` holds analyses written for one chapter each; it imports the core and
 the core never imports it.
