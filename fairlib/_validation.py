@@ -136,6 +136,173 @@ def check_fraction(name: str, value: object, *, expected: str = "a fraction in [
     return float(value)  # type: ignore[arg-type]
 
 
+def check_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    low_open: bool = False,
+    high: float | None = None,
+    allow_inf: bool = False,
+    expected: str | None = None,
+) -> float:
+    """Return ``value`` as a ``float`` after checking it is a real number within bounds.
+
+    NaN, ``bool`` and non-numbers always fail; ``+inf`` passes only with ``allow_inf``
+    (``-inf`` never). ``expected`` words the constraint; by default it is built from the
+    bounds. Raises ``ValueError`` naming ``name``.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_number
+    >>> check_number("tau", 2, low=0.0, low_open=True)
+    2.0
+    >>> check_number("tau", float("nan"), low=0.0, expected="a positive temperature")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `tau` to be a positive temperature, but got nan.
+    """
+    if expected is None:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            parts.append(f"<= {high:g}")
+        expected = "a real number" + (" " + " and ".join(parts) if parts else "")
+    ok = _is_real(value) and not math.isnan(value)  # type: ignore[arg-type]
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        if math.isinf(v) and not (allow_inf and v > 0):
+            ok = False
+        elif low is not None and (v < low or (low_open and v == low)):
+            ok = False
+        elif high is not None and v > high:
+            ok = False
+    if not ok:
+        raise ValueError(msg_expected(name, expected, repr(value)))
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` after checking it is a ``bool`` (numpy's too); ``TypeError`` otherwise.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_bool
+    >>> check_bool("stratified", False)
+    False
+    >>> check_bool("stratified", "no")
+    Traceback (most recent call last):
+    ...
+    TypeError: Expected `stratified` to be True or False, but got 'no'.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(msg_expected(name, "True or False", repr(value)))
+    return bool(value)
+
+
+#: The seeds ``torch.Generator.manual_seed`` accepts.
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def check_seed(name: str, value: object) -> int:
+    """Return ``value`` as an ``int`` after checking it is an integer torch can seed with.
+
+    Python and numpy integers in ``[-2**63, 2**64 - 1]`` pass; ``bool``, floats, strings
+    and anything else raise ``ValueError`` naming ``name``.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_seed
+    >>> check_seed("seed", 7)
+    7
+    >>> check_seed("seed", "a")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `seed` to be an integer in [-2**63, 2**64 - 1], but got 'a'.
+    """
+    if not _is_int(value) or not SEED_RANGE[0] <= value <= SEED_RANGE[1]:  # type: ignore[operator]
+        raise ValueError(msg_expected(name, "an integer in [-2**63, 2**64 - 1]", repr(value)))
+    return int(value)  # type: ignore[arg-type]
+
+
+def check_device(name: str, device: object) -> torch.device:
+    """The ``torch.device`` for ``device``, checked to exist on this machine.
+
+    ``"auto"`` is CUDA when available, else the CPU. A string or ``torch.device`` naming
+    CUDA (or MPS) when it is not available, or a CUDA index beyond the devices present,
+    raises ``ValueError`` naming ``name`` before any work; anything that is not a device
+    raises ``TypeError``.
+
+    Examples
+    --------
+    >>> from fairlib._validation import check_device
+    >>> check_device("device", "cpu")
+    device(type='cpu')
+    >>> check_device("device", "gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `device` to be a device such as 'auto', 'cpu' or 'cuda:0', but got 'gpu'.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)) and not _is_int(device):
+        raise TypeError(msg_expected(name, "'auto', a device name such as 'cpu' or 'cuda:0', "
+                                     "or a torch.device", _type_name(device)))
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise ValueError(msg_expected(name, "a device such as 'auto', 'cpu' or 'cuda:0'",
+                                      repr(device))) from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(msg_expected(
+                name, "a device available on this machine ('auto' or 'cpu')",
+                f"{device!r}: CUDA is not available (torch.cuda.is_available() is False)"))
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(msg_expected(
+                name, f"a CUDA device index below {count}",
+                f"{device!r}: this machine has {count} CUDA device(s)"))
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(msg_expected(
+            name, "a device available on this machine ('auto' or 'cpu')",
+            f"{device!r}: MPS is not available (torch.backends.mps.is_available() is False)"))
+    return dev
+
+
+def check_group_codes(t: torch.Tensor, name: str) -> torch.Tensor:
+    """Integer group codes ``t`` as int64, refusing NaN, infinity and non-integer floats.
+
+    Booleans become 0/1; an integral float tensor (``0.0, 1.0``) is accepted and cast.
+    Reads from the host once: call it at set-up time, not per step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib._validation import check_group_codes
+    >>> check_group_codes(torch.tensor([0.0, 1.0, 1.0]), "groups")
+    tensor([0, 1, 1])
+    >>> check_group_codes(torch.tensor([0.2, 0.7]), "groups")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `groups` to be integer group codes, but got non-integer values at 2 position(s) (first at index 0: 0.2).
+    """
+    if t.dtype == torch.bool:
+        return t.to(torch.int64)
+    if t.is_floating_point():
+        check_finite(t, name)
+        bad = t != t.round()
+        if bool(bad.any()):
+            i = _first_index(bad)
+            raise ValueError(msg_expected(
+                name, "integer group codes",
+                f"non-integer values at {int(bad.sum())} position(s) (first at index {i}: "
+                f"{float(t[i]):g})"))
+        return t.to(torch.int64)
+    return t.to(torch.int64)
+
+
 def _type_name(x: object) -> str:
     if isinstance(x, (np.ndarray, torch.Tensor, pd.Series)):
         return f"{type(x).__name__} of dtype {x.dtype}"
@@ -172,6 +339,11 @@ def to_tensor(x: ArrayLike, name: str, device: torch.device | None = None) -> to
             raise TypeError(
                 MSG_TYPE.format(name=name, expected="numeric or boolean values", got=f"dtype {arr.dtype}")
             )
+        if arr.ndim == 0:  # ascontiguousarray would make a scalar one sample
+            raise TypeError(MSG_TYPE.format(name=name, got=f"the {type(x).__name__} {x!r}",
+                                            expected="an array-like with one value per sample"))
+        if not arr.flags.writeable:  # pandas' read-only views: torch.from_numpy warns on them
+            arr = arr.copy()
         t = torch.from_numpy(np.ascontiguousarray(arr))
         if device is not None:
             t = t.to(device)

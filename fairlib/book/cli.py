@@ -1,24 +1,80 @@
-"""The ``fairlib`` command: ``fairlib run``, ``build``, ``sweep`` and ``results``."""
+"""The ``fairlib`` command: ``fairlib run``, ``build``, ``sweep`` and ``results``.
+
+Exit status: 0 success, 1 a notebook (or the build) failed or was refused by its parameter
+checks, 2 a usage error found before any work: a bad option, a value that is not YAML, a
+malformed ``profiles.yml``, a file that is not a notebook, a missing folder. Every error is
+one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from .profiles import PROFILES, ParameterError, load_profile, parse_value
+from .profiles import (
+    PROFILES,
+    ParameterError,
+    ProfileError,
+    load_profile,
+    parse_value,
+    read_profiles,
+)
 
 BACKENDS = ("serial", "process", "ray")  # fairlib.experiments.backends.BACKENDS
 
 
-def _yaml_value(text: str) -> Any:
+class UsageError(ValueError):
+    """A user error found before any work (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _yaml_value(name: str, text: str) -> Any:
     """Parse a ``-p`` value as YAML, e.g. ``3`` -> 3, ``cuda`` -> 'cuda', ``1e-3`` -> 0.001."""
-    return parse_value(text)
+    try:
+        return parse_value(text, f"-p {name}")
+    except ParameterError as err:
+        raise UsageError(str(err)) from None
+
+
+def _check_notebook(path: Path) -> None:
+    """``path`` must be a Jupyter notebook file that nbformat can read."""
+    import nbformat
+
+    if not path.exists():
+        raise UsageError(f"notebook {path} does not exist")
+    if not path.is_file() or path.suffix != ".ipynb":
+        raise UsageError(f"Expected a notebook file (.ipynb), but got {path}.")
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises many kinds (JSON, schema, encoding)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"Expected {path} to be a Jupyter notebook, but it cannot be read: "
+                         f"{reason.rstrip('.')}.") from None
+
+
+def _check_folder(option: str, path: Path) -> None:
+    if not path.is_dir():
+        raise UsageError(f"Expected `{option}` to be an existing folder, but got {path}"
+                         f"{' (a file)' if path.exists() else ' (not found)'}.")
+
+
+def _check_profiles(notebooks_dir: Path) -> None:
+    try:
+        read_profiles(notebooks_dir)
+    except ProfileError as err:
+        raise UsageError(str(err)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fairlib", description="Run chapter notebooks and build the book.")
+    parser = _Parser(prog="fairlib", description="Run chapter notebooks and build the book.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute one notebook with papermill")
@@ -62,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 def _sweep(args: argparse.Namespace) -> int:
     from .sweep import parse_grid, prepare_sweep, run_sweep
 
+    if args.notebook.exists():  # prepare_sweep names a missing one
+        _check_notebook(args.notebook)
+        _check_profiles(args.notebook.parent)
     try:
         plan = prepare_sweep(args.notebook, parse_grid(args.grid), out=args.out, profile=args.profile,
                              backend=args.backend, workers=args.workers, ray_address=args.ray_address)
@@ -96,8 +155,12 @@ def _results(args: argparse.Namespace) -> int:
         print(f"fairlib results: {err}", file=sys.stderr)
         return 2
     if args.csv is not None:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(args.csv, index=False)
+        try:
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(args.csv, index=False)
+        except OSError as err:
+            print(f"fairlib results: cannot write {args.csv}: {_one_line(err)}", file=sys.stderr)
+            return 2
         print(f"wrote {len(frame)} row(s) x {frame.shape[1]} column(s) to {args.csv}")
         return 0
     shown = frame.copy()
@@ -109,32 +172,67 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .execute import run_notebook
+
+    _check_notebook(args.notebook)
+    _check_profiles(args.notebook.parent)
+    overrides = load_profile(args.notebook.parent, args.profile).get(args.notebook.stem, {})
+    overrides.update({name: _yaml_value(name, value) for name, value in args.parameter})
+    out = args.output or Path(f"{args.notebook.stem}.executed.ipynb")
+    result = run_notebook(args.notebook, out, overrides, profile=args.profile)
+    print(f"{args.notebook} -> {result.output} in {result.seconds:.1f} s")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .build import build_book
+
+    if args.jobs < 1:
+        raise UsageError(f"Expected `--jobs` to be a positive integer, but got {args.jobs}.")
+    _check_folder("--book", args.book)
+    _check_folder("--notebooks", args.notebooks)
+    _check_profiles(args.notebooks)
+    result = build_book(args.book, args.notebooks, profile=args.profile, jobs=args.jobs,
+                        student=args.student, output=args.output)
+    print(f"Built {len(result.executions)} chapter(s) in {result.seconds:.0f} s: "
+          f"{result.html / 'index.html'}")
+    return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``fairlib`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``fairlib`` console script; returns the exit status.
+
+    Examples
+    --------
+    >>> from fairlib.book.cli import main
+    >>> main(["build", "--jobs", "0"])
+    2
+    """
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error already printed (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
     if args.command == "sweep":
-        return _sweep(args)
+        try:
+            return _sweep(args)
+        except UsageError as err:
+            print(f"fairlib sweep: {_one_line(err)}", file=sys.stderr)
+            return 2
     if args.command == "results":
         return _results(args)
-    from .build import BuildError, build_book
-    from .execute import NotebookError, run_notebook
+    from .build import BuildError
+    from .execute import NotebookError
 
     try:
-        if args.command == "run":
-            if not args.notebook.exists():
-                print(f"fairlib run: notebook {args.notebook} does not exist", file=sys.stderr)
-                return 2
-            overrides = load_profile(args.notebook.parent, args.profile).get(args.notebook.stem, {})
-            overrides.update({name: _yaml_value(value) for name, value in args.parameter})
-            out = args.output or Path(f"{args.notebook.stem}.executed.ipynb")
-            result = run_notebook(args.notebook, out, overrides, profile=args.profile)
-            print(f"{args.notebook} -> {result.output} in {result.seconds:.1f} s")
-            return 0
-        result = build_book(args.book, args.notebooks, profile=args.profile, jobs=args.jobs,
-                            student=args.student, output=args.output)
-        print(f"Built {len(result.executions)} chapter(s) in {result.seconds:.0f} s: "
-              f"{result.html / 'index.html'}")
-        return 0
+        return _run(args) if args.command == "run" else _build(args)
+    except (UsageError, ProfileError, OSError) as err:
+        print(f"fairlib {args.command}: {_one_line(err)}", file=sys.stderr)
+        return 2
     except (NotebookError, BuildError, ParameterError) as err:
         print(f"fairlib {args.command}: {err}", file=sys.stderr)
         return 1

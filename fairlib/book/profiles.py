@@ -18,23 +18,87 @@ class ParameterError(ValueError):
     """An override names a parameter the notebook does not declare, or has the wrong type."""
 
 
+class ProfileError(ValueError):
+    """``profiles.yml`` cannot be used: unreadable, not YAML, or not shaped as
+    ``profile -> notebook -> {parameter: value}``."""
+
+
+def _yaml_problem(err: Exception) -> str:
+    """``"<problem> at line L, column C"`` of a YAML error, in one line."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def read_profiles(notebooks_dir: Path) -> dict[str, Any]:
+    """The whole ``profiles.yml`` beside the notebooks (empty if there is none), checked.
+
+    The file must be YAML mapping each profile (``smoke``, ``full``) to notebook stems,
+    each to a mapping of parameter overrides (or nothing), and ``constraints`` to a
+    mapping; anything else raises :class:`ProfileError` naming the file and the entry.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "profiles.yml").write_text("smoke: {tiny: 5}")
+    >>> read_profiles(folder)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fairlib.book.profiles.ProfileError: Expected `smoke.tiny` in .../profiles.yml to map parameter names to values, but got 5.
+    """
+    path = Path(notebooks_dir) / PROFILE_FILE
+    if not path.exists():
+        return {}
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProfileError(f"Expected {path} to be a readable UTF-8 file, but got "
+                           f"{type(err).__name__}: {err}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ProfileError(f"Expected {path} to be valid YAML, but got "
+                           f"{_yaml_problem(err)}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"Expected {path} to map profile names ({', '.join(PROFILES[1:])}) to "
+                           f"notebooks, but got a {type(data).__name__}.")
+    for profile in (*PROFILES[1:], "constraints"):
+        section = data.get(profile)
+        if section is not None and not isinstance(section, dict):
+            what = "rules" if profile == "constraints" else "parameters"
+            raise ProfileError(f"Expected `{profile}` in {path} to map notebook names to {what}, "
+                               f"but got {section!r}.")
+        if profile == "constraints" or not section:
+            continue
+        for stem, params in section.items():
+            if params is not None and not isinstance(params, dict):
+                raise ProfileError(f"Expected `{profile}.{stem}` in {path} to map parameter "
+                                   f"names to values, but got {params!r}.")
+    return data
+
+
 def load_profile(notebooks_dir: Path, profile: str) -> dict[str, dict[str, Any]]:
-    """Overrides per notebook stem for ``profile`` (``teach`` means none)."""
+    """Overrides per notebook stem for ``profile`` (``teach`` means none).
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile name, or a malformed ``profiles.yml`` (a ``ProfileError``
+        naming the file and the entry; see ``read_profiles``).
+    """
     if profile not in PROFILES:
         raise ValueError(
             f"Expected `profile` to be one of {', '.join(map(repr, PROFILES))}, but got {profile!r}."
         )
     if profile == "teach":
         return {}
-    path = Path(notebooks_dir) / PROFILE_FILE
-    if not path.exists():
-        return {}
-    import yaml
-
-    data = yaml.safe_load(path.read_text()) or {}
-    section = data.get(profile) or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"Expected `{profile}` in {path} to map notebook names to parameters.")
+    section = read_profiles(notebooks_dir).get(profile) or {}
     return {str(k): dict(v or {}) for k, v in section.items()}
 
 
@@ -86,11 +150,12 @@ def check_parameters(
 _NUMBER_WITH_EXPONENT = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)[eE][-+]?\d+")
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, name: str | None = None) -> Any:
     """Parse a parameter value given on the command line, as YAML.
 
     YAML 1.1 reads ``1e-3`` as a string (its floats need a dot); such numbers, alone or in
-    a list, are read as floats, as papermill's ``-p`` does.
+    a list, are read as floats, as papermill's ``-p`` does. Text that is not YAML raises
+    :class:`ParameterError` naming the parameter ``name`` (when given).
 
     Examples
     --------
@@ -98,6 +163,10 @@ def parse_value(text: str) -> Any:
     (3, 0.5, 'cuda', 0.001)
     >>> parse_value("[0.5, 1e-2]"), parse_value("true"), parse_value("'7'")
     ([0.5, 0.01], True, '7')
+    >>> parse_value("[1, 2", "n_boot")
+    Traceback (most recent call last):
+    ...
+    fairlib.book.profiles.ParameterError: Expected `n_boot` to be a YAML value (quote it to pass a string), but got '[1, 2': expected ',' or ']', but got '<stream end>' at line 1, column 6.
     """
     import yaml
 
@@ -108,7 +177,12 @@ def parse_value(text: str) -> Any:
             return [fix(v) for v in value]
         return value
 
-    value = yaml.safe_load(text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        label = "a value" if name is None else f"`{name}`"
+        raise ParameterError(f"Expected {label} to be a YAML value (quote it to pass a string), "
+                             f"but got {text!r}: {_yaml_problem(err)}.") from None
     if isinstance(value, str) and text.strip().startswith(("'", '"')):
         return value  # quoted: a string on purpose
     return fix(value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -50,10 +50,13 @@ class FairDataset(Dataset):
         Float features ``[N, d]``, or images ``[N, C, H, W]``; stored as float32.
     y : torch.Tensor
         Labels in ``{0, 1}``, stored as int64 ``[N]``.
-    sensitive : Mapping[str, torch.Tensor]
+    sensitive : Mapping[str, torch.Tensor or pandas.Categorical]
         Attribute name -> int64 codes ``[N]``; code ``k`` means ``categories[name][k]``.
+        A pandas Categorical (or categorical Series) brings its own codes and categories.
     categories : Mapping[str, Sequence[str]]
-        Attribute name -> category names.
+        Attribute name -> category names, one per code (required for every attribute
+        given as codes). Too few names for the codes is an error, never a silent
+        relabelling.
     feature_names : Sequence[str]
         One name per column of a 2-d ``X`` (channel names for images).
     description : str
@@ -71,6 +74,8 @@ class FairDataset(Dataset):
         int64 row ids in the source table; defaults to ``arange(N)``.
     scaler : Standardizer, optional
         The standardisation already applied to ``X``, if any.
+    standardize : bool, optional
+        Default of :meth:`split`'s ``standardize``; ``None``: standardise tabular ``X``.
 
     Examples
     --------
@@ -89,7 +94,7 @@ class FairDataset(Dataset):
     X: torch.Tensor
     y: torch.Tensor
     sensitive: Mapping[str, torch.Tensor]
-    categories: Mapping[str, Sequence[str]]
+    categories: Mapping[str, Sequence[str]] = field(default_factory=dict)
     feature_names: Sequence[str] = ()
     description: str = ""
     name: str = "dataset"
@@ -98,6 +103,7 @@ class FairDataset(Dataset):
     extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
     source_index: torch.Tensor | None = None
     scaler: Standardizer | None = None
+    standardize: bool | None = None
     index: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,8 +132,33 @@ class FairDataset(Dataset):
                     got=type(self.sensitive).__name__,
                 )
             )
+        if not isinstance(self.categories, Mapping):
+            raise TypeError(
+                MSG_TYPE.format(
+                    name="categories",
+                    expected="a mapping of attribute name to category names",
+                    got=type(self.categories).__name__,
+                )
+            )
         cats = {str(k): tuple(str(c) for c in v) for k, v in self.categories.items()}
-        missing = [k for k in self.sensitive if k not in cats]
+        given: dict[str, Any] = {}
+        for k, v in self.sensitive.items():
+            # A Categorical carries its names: take codes and names together, so they agree.
+            parts = _categorical_parts(v, f"sensitive[{str(k)!r}]")
+            if parts is not None:
+                v, names = parts
+                if str(k) in cats and cats[str(k)] != names:
+                    raise ValueError(
+                        MSG_TYPE.format(
+                            name=f"categories[{str(k)!r}]",
+                            expected=f"the categories of the Categorical `sensitive[{str(k)!r}]`, "
+                            f"{list(names)}, or left out",
+                            got=list(cats[str(k)]),
+                        )
+                    )
+                cats[str(k)] = names
+            given[str(k)] = v
+        missing = [k for k in given if k not in cats]
         if missing:
             raise ValueError(
                 MSG_TYPE.format(
@@ -136,13 +167,16 @@ class FairDataset(Dataset):
                     got=f"none for {missing}",
                 )
             )
-        set_(self, "categories", {k: cats[k] for k in self.sensitive})
+        for k in given:
+            _check_names(cats[k], f"categories[{k!r}]")
+        set_(self, "categories", {k: cats[k] for k in given})
         set_(
             self,
             "sensitive",
             {
-                str(k): _codes(v, f"sensitive[{k!r}]", n, len(cats[k]), X.device)
-                for k, v in self.sensitive.items()
+                k: _codes(v, f"sensitive[{k!r}]", n, len(cats[k]), X.device,
+                          names=f"categories[{k!r}]")
+                for k, v in given.items()
             },
         )
         names = tuple(str(f) for f in self.feature_names)
@@ -189,6 +223,82 @@ class FairDataset(Dataset):
                 )
             )
         set_(self, "index", torch.arange(n, device=X.device))
+
+    @classmethod
+    def from_pandas(
+        cls,
+        df: pd.DataFrame,
+        *,
+        label: Hashable,
+        sensitive: Hashable | Sequence[Hashable],
+        features: Sequence[Hashable] | None = None,
+        categorical: Literal["auto"] | Sequence[Hashable] | None = "auto",
+        label_positive: Any = None,
+        standardize: bool = True,
+        dropna: bool = False,
+        name: str = "dataset",
+    ) -> FairDataset:
+        """A dataset from your own DataFrame: features encoded, label and groups coded.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            One row per sample. Numeric, boolean, text, pandas Categorical and nullable
+            (``Int64``, ``boolean``, ``string``) columns are handled.
+        label : column name
+            The binary label: 0/1 numbers or booleans, or any two (or more) values with
+            ``label_positive`` naming the one that means ``y = 1``.
+        sensitive : column name or list of names
+            The sensitive attribute(s); each is also kept out of the features unless listed
+            in ``features``. Categories are the column's sorted distinct values, or a pandas
+            Categorical's own categories (in their order, unused ones kept as empty groups);
+            the names are recorded in ``categories`` from the very list the codes index, so
+            codes and names cannot disagree. Several names make their intersection the
+            active attribute (as the loaders do).
+        features : list of column names, optional
+            Feature columns; default every column but the label and the sensitive ones.
+        categorical : "auto", list of column names or None
+            Feature columns to one-hot encode (indicator columns named ``"column=value"``).
+            ``"auto"``: every non-numeric, non-boolean feature column. A list must name all
+            of those and may add numeric columns (codes such as zip areas).
+        label_positive : optional
+            The label value meaning ``y = 1``; required when the label is not 0/1 or boolean.
+        standardize : bool, default True
+            Default of :meth:`split`'s ``standardize``: scale the non-indicator features with
+            statistics of the training split only. The returned dataset itself is unscaled.
+        dropna : bool, default False
+            Missing values in the columns used are an error naming the column; ``True`` drops
+            those rows instead, with a warning giving the count.
+        name : str
+            Short name used in summaries.
+
+        Returns
+        -------
+        FairDataset
+            ``source_index`` holds each row's position in ``df`` (``df.iloc``).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from fairlib.datasets import FairDataset
+        >>> df = pd.DataFrame({"age": [25, 32, 47, 51, 38, 29],
+        ...                    "city": ["Oslo", "Lima", "Oslo", "Pune", "Lima", "Pune"],
+        ...                    "race": ["white", "black", "asian", "white", "asian", "black"],
+        ...                    "approved": ["yes", "no", "yes", "no", "yes", "no"]})
+        >>> ds = FairDataset.from_pandas(df, label="approved", label_positive="yes",
+        ...                              sensitive="race")
+        >>> ds.feature_names
+        ('age', 'city=Lima', 'city=Oslo', 'city=Pune')
+        >>> ds.y.tolist(), ds.group.tolist(), ds.group_categories
+        ([1, 0, 1, 0, 1, 0], [2, 1, 0, 2, 0, 1], ('asian', 'black', 'white'))
+        >>> ds.summary()["n"].tolist()
+        [2, 2, 2]
+        """
+        from ._from_pandas import from_pandas
+
+        return from_pandas(cls, df, label=label, sensitive=sensitive, features=features,
+                           categorical=categorical, label_positive=label_positive,
+                           standardize=standardize, dropna=dropna, name=name)
 
     # -- torch Dataset protocol -------------------------------------------------------------
     def __len__(self) -> int:
@@ -409,7 +519,8 @@ class FairDataset(Dataset):
             and test in the ratio ``train : test``.
         standardize : bool, optional
             Standardise non-indicator columns with statistics of the training split only
-            (see :class:`Standardizer`). Default: ``True`` for tabular ``X``, ``False`` for images.
+            (see :class:`Standardizer`). Default: the dataset's ``standardize`` field, else
+            ``True`` for tabular ``X``, ``False`` for images.
 
         Returns
         -------
@@ -452,7 +563,7 @@ class FairDataset(Dataset):
             for k, r in zip(("train", "meta", "test"), rows, strict=True)
         }
         if standardize is None:
-            standardize = self.X.ndim == 2
+            standardize = self.X.ndim == 2 if self.standardize is None else self.standardize
         if standardize:
             if self.X.ndim != 2:
                 raise ValueError(
@@ -531,8 +642,22 @@ class FairDataset(Dataset):
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
+    if isinstance(x, pd.DataFrame):
+        text = [str(c) for c in x.columns
+                if not (pd.api.types.is_numeric_dtype(x[c]) or pd.api.types.is_bool_dtype(x[c]))]
+        if text:
+            raise TypeError(
+                MSG_TYPE.format(
+                    name=name,
+                    expected="a tensor or array of numbers (FairDataset.from_pandas encodes a "
+                    "DataFrame's text and category columns)",
+                    got=f"a DataFrame with non-numeric column(s) {text[:5]}",
+                )
+            )
     try:
-        return torch.as_tensor(np.asarray(x))
+        arr = x.to_numpy() if isinstance(x, (pd.Series, pd.DataFrame)) else np.asarray(x)
+        # pandas may hand out a read-only view; torch warns on those, so copy (once).
+        return torch.as_tensor(arr if arr.flags.writeable else arr.copy())
     except (TypeError, ValueError) as err:
         raise TypeError(
             MSG_TYPE.format(
@@ -541,24 +666,86 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
         ) from err
 
 
-def _codes(x: Any, name: str, n: int, k: int, device: torch.device) -> torch.Tensor:
-    """Validate integer codes in ``[0, k)`` of length ``n`` and return int64 on ``device``."""
+def _categorical_parts(x: Any, name: str) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """Codes and category names of a pandas Categorical (or categorical Series); else None."""
+    if isinstance(x, pd.Series) and isinstance(x.dtype, pd.CategoricalDtype):
+        x = x.array
+    if not isinstance(x, pd.Categorical):
+        return None
+    codes = np.asarray(x.codes, dtype=np.int64)
+    if (codes < 0).any():
+        raise ValueError(
+            MSG_TYPE.format(
+                name=name,
+                expected="a Categorical without missing values",
+                got=f"{int((codes < 0).sum())} missing "
+                f"(first at position {int(np.argmax(codes < 0))})",
+            )
+        )
+    return codes, tuple(str(c) for c in x.categories)
+
+
+def _check_names(names: Sequence[str], name: str) -> None:
+    if not names:
+        raise ValueError(
+            MSG_TYPE.format(name=name, expected="at least one category name", got="none")
+        )
+    if len(set(names)) != len(names):
+        twice = sorted({c for c in names if names.count(c) > 1})
+        raise ValueError(MSG_TYPE.format(name=name, expected="distinct names",
+                                         got=f"{twice} more than once"))
+
+
+def _codes(
+    x: Any, name: str, n: int, k: int, device: torch.device, names: str | None = None
+) -> torch.Tensor:
+    """Validate integer codes in ``[0, k)`` of length ``n`` and return int64 on ``device``.
+
+    ``names`` is the argument holding the ``k`` category names, for the error message.
+    """
     t = _as_tensor(x, name)
-    if t.is_complex() or (t.is_floating_point() and not bool(torch.all(t == torch.round(t)))):
+    if t.is_complex():
         raise TypeError(
             MSG_TYPE.format(name=name, expected="integer codes", got=f"dtype {t.dtype}")
         )
+    if t.is_floating_point():
+        nan = torch.isnan(t)
+        if bool(nan.any()):
+            raise ValueError(
+                MSG_TYPE.format(
+                    name=name,
+                    expected="integer codes without missing values",
+                    got=f"NaN at {int(nan.sum())} position(s)",
+                )
+            )
+        fractional = t != torch.round(t)
+        if bool(fractional.any()):
+            # Truncating 0.2 and 0.7 to 0 would merge two groups silently.
+            raise TypeError(
+                MSG_TYPE.format(
+                    name=name,
+                    expected="integer codes",
+                    got=f"dtype {t.dtype} with non-integer values such as "
+                    f"{float(t[fractional][0]):g}",
+                )
+            )
     if t.shape != (n,):
         raise ValueError(
             MSG_TYPE.format(name=name, expected=f"of shape [{n}]", got=f"shape {tuple(t.shape)}")
         )
     t = t.to(device, torch.int64)
     if n and (int(t.min()) < 0 or int(t.max()) >= k):
+        hint = ""
+        if names is not None and int(t.min()) >= 0:
+            hint = (
+                f": `{names}` has {k} name(s), so the largest code, {int(t.max())}, has no "
+                "name (give one category name per code, in code order)"
+            )
         raise ValueError(
             MSG_TYPE.format(
                 name=name,
                 expected=f"codes in 0..{k - 1}",
-                got=f"values from {int(t.min())} to {int(t.max())}",
+                got=f"values from {int(t.min())} to {int(t.max())}{hint}",
             )
         )
     return t

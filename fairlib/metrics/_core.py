@@ -12,7 +12,13 @@ sum of squared weights), group ``g`` and cell ``k = 2 * y_true + y_pred``, that 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 import torch
+
+from .._validation import MSG_TYPE
 
 WEIGHT, COUNT, WEIGHT_SQ = 0, 1, 2
 TN, FP, FN, TP = 0, 1, 2, 3
@@ -106,6 +112,31 @@ def _count_table_cpu(
     return torch.stack([w, counts_f, w2])
 
 
+def check_zero_division(value: Any) -> float:
+    """Return ``zero_division`` as a float after checking it is NaN or a number in [0, 1].
+
+    A Python-level check of a Python number (no tensor, no host read), so the core can
+    run it too; the public functions call it before any work.
+
+    Examples
+    --------
+    >>> from fairlib.metrics._core import check_zero_division
+    >>> check_zero_division(0)
+    0.0
+    >>> check_zero_division("x")
+    Traceback (most recent call last):
+    ...
+    TypeError: Expected `zero_division` to be NaN or a number in [0, 1], but got 'x'.
+    """
+    expected = "NaN or a number in [0, 1]"
+    number = isinstance(value, (int, float, np.integer, np.floating))
+    if isinstance(value, (bool, np.bool_)) or not number:
+        raise TypeError(MSG_TYPE.format(name="zero_division", expected=expected, got=repr(value)))
+    if not (math.isnan(value) or 0.0 <= value <= 1.0):
+        raise ValueError(MSG_TYPE.format(name="zero_division", expected=expected, got=repr(value)))
+    return float(value)
+
+
 def rates(
     weighted: torch.Tensor, counts: torch.Tensor, zero_division: float = float("nan")
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -127,6 +158,7 @@ def rates(
     undefined : Tensor ``[..., G, R]`` (bool)
         Where a value is NaN because it could not be estimated.
     """
+    zero_division = check_zero_division(zero_division)
     present = counts.sum(-1) > 0
     total = weighted.sum(-2)
     by_group, overall = [], []

@@ -78,8 +78,11 @@ def _columns(sensitive_features: Any) -> list[tuple[str, Any]]:
         )
     if isinstance(sf, pd.DataFrame):
         return [(str(c), sf[c]) for c in sf.columns]
-    if isinstance(sf, pd.Series):
+    if isinstance(sf, (pd.Series, pd.Index)):
         return [(str(sf.name) if sf.name is not None else "sensitive_feature_0", sf)]
+    if isinstance(sf, pd.Categorical):
+        # As fairlearn: the groups are the values that occur, named and ordered by value.
+        return [("sensitive_feature_0", np.asarray(sf, dtype=object))]
     if isinstance(sf, dict):
         return [(str(k), v) for k, v in sf.items()]
     if isinstance(sf, torch.Tensor):
@@ -207,7 +210,17 @@ def intersection_ids(columns: Sequence[torch.Tensor]) -> tuple[torch.Tensor, tor
     >>> ids.tolist(), combos.tolist()
     ([1, 0, 1, 2], [[0, 2], [1, 0], [1, 1]])
     """
-    combos, ids = torch.unique(torch.stack(list(columns), dim=1), dim=0, return_inverse=True)
+    columns = list(columns)
+    for j, c in enumerate(columns):
+        # Float codes would be merged or split by rounding elsewhere; NaN would be a group.
+        if not isinstance(c, torch.Tensor) or c.is_floating_point() or c.is_complex():
+            got = f"dtype {c.dtype}" if isinstance(c, torch.Tensor) else type(c).__name__
+            raise TypeError(MSG_TYPE.format(
+                name=f"columns[{j}]", expected="a tensor of integer codes", got=got))
+    if not columns:
+        raise ValueError(MSG_TYPE.format(
+            name="columns", expected="at least one code tensor", got="none"))
+    combos, ids = torch.unique(torch.stack(columns, dim=1), dim=0, return_inverse=True)
     return ids, combos
 
 

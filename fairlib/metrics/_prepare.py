@@ -7,11 +7,13 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .._validation import (
     ArrayLike,
+    MSG_TYPE,
     as_weights,
     binary_labels,
     check_choice,
@@ -21,7 +23,10 @@ from .._validation import (
     to_tensor,
 )
 from . import _core as core
+from ._core import check_zero_division
 from ._groups import Groups, drop_unobserved, encode_groups
+
+__all__ = ["check_array_like", "check_zero_division", "host_array", "prepare_labels"]
 
 METHODS = ("between_groups", "to_overall")
 AGGS = ("worst_case", "mean")
@@ -35,6 +40,44 @@ def _len(x: Any) -> int:
     if isinstance(x, dict):
         return len(next(iter(x.values()))) if x else 0
     return len(x)
+
+
+def _is_scalar(x: Any) -> bool:
+    """A single value where one value per sample is expected (a string counts as one)."""
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return x.ndim == 0
+    scalars = (str, bytes, int, float, complex, bool, np.generic)
+    return isinstance(x, scalars) or not hasattr(x, "__len__")
+
+
+def check_array_like(x: Any, name: str) -> None:
+    """Refuse a scalar (``1``, ``True``, ``"ab"``, a 0-d array) where samples are expected.
+
+    ``None`` passes through: the converters name it themselves. Without this check
+    ``np.asarray(1)`` would silently become one sample.
+    """
+    if isinstance(x, dict):
+        for key, column in x.items():
+            check_array_like(column, f"{name}[{key!r}]")
+    elif x is not None and _is_scalar(x):
+        if isinstance(x, (np.ndarray, torch.Tensor)):
+            got = f"a 0-dimensional {type(x).__name__}"
+        else:
+            got = f"the {type(x).__name__} {x!r}"
+        raise TypeError(MSG_TYPE.format(
+            name=name, expected="an array-like with one value per sample", got=got))
+
+
+def host_array(x: Any) -> Any:
+    """pandas input as a writable numpy array (copied at most once); anything else unchanged.
+
+    ``Series.to_numpy()`` may return a read-only view (copy-on-write), and
+    ``torch.from_numpy`` warns on those.
+    """
+    if isinstance(x, (pd.Series, pd.DataFrame, pd.Index, pd.Categorical)):
+        arr = x.to_numpy() if not isinstance(x, pd.Categorical) else np.asarray(x)
+        return arr if arr.flags.writeable else arr.copy()
+    return x
 
 
 def prepare_labels(
@@ -53,10 +96,17 @@ def prepare_labels(
     the first tensor argument (CPU when none is a tensor).  With ``overall_only`` all
     rows form one group and ``sensitive_features`` is ignored.
     """
+    arrays = {"y_true": y_true, "y_pred": y_pred, "y_score": scores,
+              "sample_weight": sample_weight}
+    if not overall_only:
+        arrays["sensitive_features"] = sensitive_features
+    for name, x in arrays.items():
+        check_array_like(x, name)
     device = input_device(y_true, y_pred, scores, sensitive_features, sample_weight)
-    yt = to_tensor(y_true, "y_true", device)
-    yp = None if y_pred is None else to_tensor(y_pred, "y_pred", device)
-    ys = None if scores is None else to_tensor(scores, "y_score", device)
+    yt = to_tensor(host_array(y_true), "y_true", device)
+    yp = None if y_pred is None else to_tensor(host_array(y_pred), "y_pred", device)
+    ys = None if scores is None else to_tensor(host_array(scores), "y_score", device)
+    sample_weight = host_array(sample_weight)
     sf_len = None if overall_only or sensitive_features is None else _len(sensitive_features)
     lengths: dict[str, Any] = {"y_true": yt, "y_pred": yp, "y_score": ys}
     if sf_len is not None:

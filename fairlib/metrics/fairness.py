@@ -13,7 +13,7 @@ import torch
 
 from .._validation import ArrayLike
 from . import _core as core
-from ._prepare import check_options, group_table, warn_undefined
+from ._prepare import check_options, check_zero_division, group_table, warn_undefined
 
 Method = Literal["between_groups", "to_overall"]
 Agg = Literal["worst_case", "mean"]
@@ -23,6 +23,7 @@ NAN = float("nan")
 def _overall_rate(
     name: str, y_true: ArrayLike, y_pred: ArrayLike, sample_weight: ArrayLike | None, zero_division: float
 ) -> torch.Tensor:
+    zero_division = check_zero_division(zero_division)
     table, groups = group_table(y_true, y_pred, None, sample_weight, overall_only=True)
     by_group, overall, undefined = core.rates(table[core.WEIGHT], table[core.COUNT], zero_division)
     warn_undefined(undefined, overall, table[core.COUNT], [name], groups.index, zero_division)
@@ -40,6 +41,7 @@ def _parity(
     agg: str = "worst_case",
 ) -> torch.Tensor:
     check_options(method=method, agg=agg)
+    zero_division = check_zero_division(zero_division)
     table, groups = group_table(y_true, y_pred, sensitive_features, sample_weight)
     by_group, overall, undefined = core.rates(table[core.WEIGHT], table[core.COUNT], zero_division)
     rate_names = core.MEASURES[name][0]

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, default_collate
 
 from .._inference import batched_logits
-from .._validation import check_finite_positive, check_positive_int
+from .._validation import (
+    _type_name,
+    check_device,
+    check_finite_positive,
+    check_fraction,
+    check_nonnegative,
+    check_positive_int,
+    check_seed,
+    msg_expected,
+)
 from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
 from ..weighting import ERM, Batch, WeightingStrategy
@@ -21,10 +32,16 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """``"auto"`` is CUDA when available, else the CPU; a device that does not exist here
+    (``"cuda"`` without CUDA, an unknown name) raises ``ValueError`` naming ``device``.
+
+    Examples
+    --------
+    >>> from fairlib.train import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    return check_device("device", device)
 
 
 @dataclass
@@ -82,6 +99,9 @@ def predict_logits(model: nn.Module, data: Any, *, batch_size: int = 1024,
     >>> predict_logits(LogisticRegression(2, seed=0), make_biased_classification(5, seed=0)).shape
     torch.Size([5])
     """
+    _check_model(model)
+    _check_data("data", data, rows=False)
+    check_positive_int("batch_size", batch_size)
     return batched_logits(model, data, device=None if device is None else resolve_device(device),
                           batch_size=batch_size)
 
@@ -136,6 +156,7 @@ def evaluate(model: nn.Module, data: Any, *, threshold: float = 0.5, batch_size:
     >>> evaluate(LogisticRegression(2, seed=0), data).by_group["n"].sum()
     np.int64(200)
     """
+    check_fraction("threshold", threshold, expected="a probability threshold in [0, 1]")
     logits = predict_logits(model, data, batch_size=batch_size, device=device)
     acc = FairnessAccumulator(num_groups=data.n_groups, group_names=list(data.group_categories),
                               validate_args=False)
@@ -168,12 +189,107 @@ def _optimizer(model: nn.Module, optimizer: str | Callable, lr: float, weight_de
     )
 
 
-def _check(train: Any, epochs: int, batch_size: int, lr: float) -> None:
-    if train is None or len(train) == 0:
+_DATASET = "a FairDataset (rows of features, label, group and index)"
+
+
+def _check_data(name: str, data: Any, *, rows: bool = True) -> None:
+    """``data`` must be a dataset, not bare arrays; with ``rows``, one whose rows are
+    ``(x, y, group, index)`` (what the training loop unpacks)."""
+    arrays = (torch.Tensor, np.ndarray, pd.DataFrame, pd.Series, str, bytes, dict)
+    if isinstance(data, arrays) or not (hasattr(data, "__len__") and hasattr(data, "__getitem__")):
+        raise TypeError(msg_expected(name, _DATASET, _type_name(data)))
+    if not rows or _sliceable(data) or len(data) == 0:
+        return
+    row = data[0]
+    if not isinstance(row, (tuple, list)):
+        raise TypeError(msg_expected(name, _DATASET, f"rows of type {_type_name(row)}"))
+    if len(row) != 4:
+        raise TypeError(msg_expected(name, _DATASET, f"rows of {len(row)} parts"))
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(msg_expected("model", "a torch.nn.Module (one logit per row)",
+                                     _type_name(model)))
+
+
+def _check(model: Any, train: Any, meta: Any, test: Any, strategy: Any, epochs: int,
+           batch_size: int, optimizer: Any, lr: float, weight_decay: float, seed: int) -> None:
+    """Every argument of :func:`fit` but ``device``, before any work."""
+    _check_model(model)
+    _check_data("train", train)
+    if len(train) == 0:
         raise ValueError("Expected `train` to be a non-empty dataset, but got an empty one.")
+    for name, data in (("meta", meta), ("test", test)):
+        if data is not None:
+            _check_data(name, data)
+    if strategy is not None and not isinstance(strategy, WeightingStrategy):
+        got = _type_name(strategy)
+        if isinstance(strategy, str):
+            got = f"{strategy!r} (a name: pass an instance, e.g. fairlib.weighting.ERM())"
+        raise TypeError(msg_expected("strategy", "a WeightingStrategy or None", got))
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    if not callable(optimizer) and optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"Expected `optimizer` to be one of 'sgd', 'adam' or a callable, but got {optimizer!r}."
+        )
     check_finite_positive("lr", lr)
+    check_nonnegative("weight_decay", weight_decay)
+    check_seed("seed", seed)
+
+
+def _first_layer(model: nn.Module) -> str:
+    """``" (its first layer, Linear, takes 3 features)"`` when the model says so."""
+    for m in model.modules():
+        for attr, what in (("in_features", "features"), ("in_channels", "channels")):
+            size = getattr(m, attr, None)
+            if isinstance(size, int):
+                return f" (its first layer, {type(m).__name__}, takes {size} {what})"
+    return ""
+
+
+@torch.no_grad()
+def _check_model_fits(model: nn.Module, data: Any, device: torch.device) -> None:
+    """Run the model on the first rows of ``data``: it must take them and return one logit
+    per row. Eval mode (no dropout draw, no BatchNorm update), mode restored."""
+    n = min(2, len(data))
+    x = data.X[:n] if _sliceable(data) else default_collate([data[i] for i in range(n)])[0]
+    x = x.to(device)
+    shape = f"shape {tuple(x.shape)} and dtype {x.dtype}"
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(msg_expected(
+            "model", "a module that takes the rows of `train`",
+            f"an error on a batch of features of {shape}{_first_layer(model)}: {reason}")) from err
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (n,):
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else _type_name(out)
+        hint = " (squeeze the last dimension in forward)" if isinstance(out, torch.Tensor) and \
+            tuple(out.shape) == (n, 1) else ""
+        raise ValueError(msg_expected(
+            "model", f"a module returning one logit per row (shape ({n},) for a batch of features "
+            f"of {shape})", got + hint))
+
+
+@contextmanager
+def _seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
+    """Torch's global generators (the CPU's and the training device's) seeded with ``seed``
+    inside, the caller's states restored after: dropout draws are reproducible and the
+    caller's random stream is left as it was."""
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 def fit(
@@ -215,16 +331,34 @@ def fit(
     lr, weight_decay : float
         Learning rate and L2 penalty.
     device : str or torch.device, default "auto"
-        ``"auto"`` picks CUDA when available.
+        ``"auto"`` picks CUDA when available; a device this machine does not have is
+        refused before any work.
     seed : int
-        Seeds the data order and the strategy's randomness; with the same seed (and a
-        model initialised from the same seed) a CPU rerun gives identical parameters.
+        Seeds every random draw of training: the data order and the strategy's
+        randomness (through a generator of its own), and dropout (torch's global
+        generators are seeded with ``seed`` for the duration of ``fit`` and restored
+        afterwards, so the caller's random stream is unchanged). With the same seed and
+        a model initialised from the same seed, a rerun on the CPU gives identical
+        parameters, also in another process.
     progress : bool
         Show a tqdm progress bar (notebook-aware; one line per update in logs).
 
     Returns
     -------
     History
+
+    Raises
+    ------
+    TypeError
+        Before any training, naming the argument: something other than a module for
+        ``model``, a dataset for ``train``/``meta``/``test`` or a strategy for
+        ``strategy``, a device that is not one.
+    ValueError
+        Before any training, naming the argument: a bad hyper-parameter (non-finite
+        ``lr``, negative ``weight_decay``, non-integer ``seed``...) or strategy
+        parameter (:meth:`~fairlib.weighting.WeightingStrategy.check_params`), a device
+        this machine does not have, or a model that cannot take the rows of ``train``
+        or does not return one logit per row (tried on the first rows; both shapes named).
 
     Examples
     --------
@@ -235,11 +369,23 @@ def fit(
     >>> list(hist.frame.index), hist.last("test_accuracy") > 0.5
     ([1, 2], True)
     """
-    _check(train, epochs, batch_size, lr)
+    _check(model, train, meta, test, strategy, epochs, batch_size, optimizer, lr, weight_decay,
+           seed)
     device = resolve_device(device)
     strategy = strategy if strategy is not None else ERM()
-    gen = torch.Generator().manual_seed(seed)
+    strategy.check_params()
     model.to(device)
+    with _seeded_rng(seed, device):
+        _check_model_fits(model, train, device)
+        return _train(model, train, strategy, meta, test, epochs, batch_size, optimizer, lr,
+                      weight_decay, device, seed, progress)
+
+
+def _train(model: nn.Module, train: Any, strategy: WeightingStrategy, meta: Any, test: Any,
+           epochs: int, batch_size: int, optimizer: str | Callable, lr: float, weight_decay: float,
+           device: torch.device, seed: int, progress: bool) -> History:
+    """The loop of :func:`fit`, on checked arguments."""
+    gen = torch.Generator().manual_seed(seed)
     strategy.setup(train, meta=meta, model=model, device=device, generator=gen)
     sampler = strategy.sampler()
     opt = _optimizer(model, optimizer, lr, weight_decay)

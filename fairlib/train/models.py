@@ -8,10 +8,14 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .._validation import check_number, check_positive_int, check_seed, msg_expected
+
 
 @contextmanager
 def _seeded(seed: int | None) -> Iterator[None]:
     """Parameter initialisation draws from ``seed``; the global RNG state is restored after."""
+    if seed is not None:
+        check_seed("seed", seed)
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
             torch.manual_seed(seed)
@@ -38,6 +42,7 @@ class LogisticRegression(nn.Module):
 
     def __init__(self, in_features: int, *, seed: int | None = 0) -> None:
         super().__init__()
+        check_positive_int("in_features", in_features)
         with _seeded(seed):
             self.linear = nn.Linear(in_features, 1)
 
@@ -71,6 +76,12 @@ class MLP(nn.Module):
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (64, 64), *, dropout: float = 0.0,
                  seed: int | None = 0) -> None:
         super().__init__()
+        check_positive_int("in_features", in_features)
+        if not isinstance(hidden, (tuple, list, range)):
+            raise TypeError(msg_expected("hidden", "a sequence of layer widths", repr(hidden)))
+        for i, h in enumerate(hidden):
+            check_positive_int(f"hidden[{i}]", h)
+        check_number("dropout", dropout, low=0.0, high=1.0, expected="a probability in [0, 1]")
         with _seeded(seed):
             layers: list[nn.Module] = []
             width = in_features
@@ -112,6 +123,8 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int = 3, width: int = 16, *, seed: int | None = 0) -> None:
         super().__init__()
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("width", width)
         with _seeded(seed):
             self.features = nn.Sequential(
                 nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),

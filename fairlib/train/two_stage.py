@@ -83,7 +83,7 @@ def train_twice(
     """
     stage1_epochs = check_positive_int("stage1_epochs", stage1_epochs)
     strategy = JTT(up_weight=up_weight, mode=mode)
-    strategy._check_args()  # bad arguments fail before stage 1 trains
+    strategy.check_params()  # bad arguments fail before stage 1 trains
     stage1_model = make_model()
     s1 = {**fit_kwargs, **(stage1_kwargs or {}), "epochs": stage1_epochs}
     s1.pop("strategy", None)

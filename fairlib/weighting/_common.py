@@ -7,7 +7,6 @@ tensor helpers (``cell_codes``, ``group_sums``, ``effective_sample_size``) never
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
@@ -15,7 +14,8 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Sampler
 
-from .._validation import MSG_TYPE, check_choice  # noqa: F401  (re-exported to the strategies)
+# Re-exported to the strategies: the shared checks live in fairlib._validation.
+from .._validation import MSG_TYPE, check_bool, check_choice, check_number  # noqa: F401
 
 #: ``groups=``: the cells a strategy weighs or balances, the categories of the active
 #: attribute (``"group"``) or its (group, label) pairs (``"group_label"``, code ``2 g + y``).
@@ -28,42 +28,6 @@ SAMPLING_MODES = ("upweight", "upsample")
 
 
 # -- argument checks (setup time, host side) ------------------------------------------------
-def check_number(
-    name: str,
-    value: object,
-    *,
-    low: float | None = None,
-    low_open: bool = False,
-    high: float | None = None,
-    allow_inf: bool = False,
-    expected: str | None = None,
-) -> float:
-    """Check a real number against bounds; return it as a float.
-
-    The message names the argument, the constraint and what came, e.g.
-    ``Expected `tau` to be a positive number, but got -1.0.``
-    """
-    if expected is None:
-        parts = []
-        if low is not None:
-            parts.append(f"{'>' if low_open else '>='} {low:g}")
-        if high is not None:
-            parts.append(f"<= {high:g}")
-        expected = "a real number" + (" " + " and ".join(parts) if parts else "")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        if math.isinf(v) and not (allow_inf and v > 0):
-            ok = False
-        elif low is not None and (v < low or (low_open and v == low)):
-            ok = False
-        elif high is not None and v > high:
-            ok = False
-    if not ok:
-        raise ValueError(MSG_TYPE.format(name=name, expected=expected, got=repr(value)))
-    return float(value)  # type: ignore[arg-type]
-
-
 def check_train(train: Any, owner: str) -> None:
     """``train`` must be a non-empty dataset with ``y``, ``group`` and ``n_groups``."""
     if train is None or not all(hasattr(train, a) for a in ("y", "group", "n_groups")):

@@ -23,21 +23,30 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .._validation import check_positive_int
+from .._validation import check_bool, check_choice, check_nonnegative, check_positive_int
 
 Params = dict[str, torch.Tensor]
 METHODS = ("auto", "double_backward", "per_example")
 
 
+def check_meta_params(strategy: Any) -> None:
+    """The hyper-parameters L2RW and FORML share: ``meta_batch_size``, ``meta_objective``,
+    ``method``, ``stratified`` and ``gap_weight``."""
+    from .meta_objectives import OBJECTIVES
+
+    check_positive_int("meta_batch_size", strategy.meta_batch_size, allow_none=True)
+    check_choice("meta_objective", strategy.meta_objective, OBJECTIVES)
+    check_choice("method", strategy.method, METHODS)
+    check_bool("stratified", strategy.stratified)
+    check_nonnegative("gap_weight", strategy.gap_weight)
+
+
 def setup_meta(strategy: Any, train: Any, meta: Any, model: nn.Module | None,
                generator: torch.Generator | None) -> None:
-    """Shared set-up of L2RW and FORML: check ``method`` and ``meta_batch_size``, build the
+    """Shared set-up of L2RW and FORML (after :func:`check_meta_params`): build the
     meta-objective and the held-out batch source, and pick the meta-gradient path."""
     from .meta_objectives import objective_fn
 
-    if strategy.method not in METHODS:
-        raise ValueError(
-            f"Expected `method` to be one of {', '.join(map(repr, METHODS))}, but got {strategy.method!r}.")
     size = check_positive_int("meta_batch_size", strategy.meta_batch_size, allow_none=True)
     strategy.objective_ = objective_fn(strategy.meta_objective, max(train.n_groups, meta.n_groups),
                                        strategy.gap_weight)

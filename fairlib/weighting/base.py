@@ -54,6 +54,7 @@ class WeightingStrategy:
 
     Subclasses override what they need:
 
+    * ``check_params()``: validate the hyper-parameters (``setup`` calls it first);
     * ``setup(train, meta, model, device, generator)``: validate arguments, build state;
     * ``sampler()``: a ``torch.utils.data.Sampler`` for the training loader, or None;
     * ``weights(batch, losses, model)``: per-sample weights ``[B]``, detached, >= 0;
@@ -218,6 +219,24 @@ class WeightingStrategy:
             setattr(self, new, converted)
 
     # -- the training protocol ----------------------------------------------------------
+    def check_params(self: S) -> S:
+        """Validate the hyper-parameters, without data; returns ``self``.
+
+        Raises ``ValueError``/``TypeError`` naming the first bad parameter (a non-finite
+        or out-of-range number, a wrong type, an unknown choice). :meth:`setup` calls it
+        first and :func:`fairlib.train.fit` calls it before any work, so a bad value
+        never trains. The constructor does not (scikit-learn's convention: ``__init__``
+        and :meth:`set_params` only store). Subclasses with parameters override it.
+
+        Examples
+        --------
+        >>> from fairlib.weighting import GroupDRO
+        >>> GroupDRO(eta_q=float("inf")).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `eta_q` to be a non-negative step size, but got inf.
+        """
+        return self
 
     def setup(
         self,
@@ -228,7 +247,12 @@ class WeightingStrategy:
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
     ) -> WeightingStrategy:
-        """Prepare the state for training on ``train``; returns ``self``."""
+        """Prepare the state for training on ``train``; returns ``self``.
+
+        Validates the hyper-parameters first
+        (:meth:`~fairlib.weighting.WeightingStrategy.check_params`).
+        """
+        self.check_params()
         if self.requires_meta and (meta is None or len(meta) == 0):
             raise ValueError(
                 f"Expected `meta` to be a non-empty held-out dataset for {type(self).__name__}, "

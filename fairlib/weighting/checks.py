@@ -11,6 +11,7 @@ strategy, the check and what was found:
    (any value is accepted, the very objects are kept, no learned ``_`` attribute);
 3. ``params``: ``get_params`` lists the constructor's parameters, ``set_params`` returns
    the strategy and rejects an unknown name with a ``ValueError`` naming the valid ones;
+   ``check_params`` accepts the strategy's parameters and returns it unchanged;
 4. ``clone``: :func:`~fairlib.weighting.clone` gives another, unfitted object of the same
    class with equal parameters (mutable ones copied);
 5. ``setup``: on a small dataset (by default ``make_biased_classification(200, seed=0)``
@@ -300,6 +301,14 @@ def _check_params(s: WeightingStrategy, names: list[str], label: str) -> None:
         raise _fail(label, "params", "set_params must return the strategy itself.")
     if not _equal(c.get_params(deep=False), params):
         raise _fail(label, "params", "set_params(**get_params()) changed the parameters.")
+    try:
+        checked = c.check_params()
+    except (ValueError, TypeError) as err:
+        raise _fail(label, "params", f"check_params() refused the strategy's own parameters: "
+                    f"{err}") from None
+    if checked is not c or not _equal(c.get_params(deep=False), params):
+        raise _fail(label, "params", "check_params() must return the strategy itself and leave "
+                    "its parameters alone.")
     try:
         c.set_params(no_such_parameter=1)
     except ValueError as err:

@@ -103,14 +103,18 @@ class FairBatch(WeightingStrategy):
         self.target = target
         self.alpha = alpha
 
+    def check_params(self) -> FairBatch:
+        """Validate ``target`` and ``alpha``."""
+        check_choice("target", self.target, TARGETS)
+        check_number("alpha", self.alpha, low=0.0, low_open=True, high=1.0,
+                     expected="a step in (0, 1]")
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
               generator: torch.Generator | None = None) -> FairBatch:
         """Validate; lambdas from the training proportions; first adjustment from ``model``."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        check_choice("target", self.target, TARGETS)
-        check_number("alpha", self.alpha, low=0.0, low_open=True, high=1.0,
-                     expected="a step in (0, 1]")
         check_train(train, "FairBatch")
         if train.n_groups != 2:
             raise ValueError(MSG_TYPE.format(

@@ -104,18 +104,22 @@ class FEBS(ESSTracker, WeightingStrategy):
         self.groups = groups
         self.normalize = normalize
 
-    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
-              generator: torch.Generator | None = None) -> FEBS:
-        """Validate the arguments."""
-        super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        check_train(train, "FEBS")
+    def check_params(self) -> FEBS:
+        """Validate ``gamma``, ``direction``, ``groups`` and ``normalize``."""
         check_number("gamma", self.gamma, low=0.0, expected="a non-negative exponent")
         check_choice("direction", self.direction, ("paper", "code"))
         check_choice("groups", self.groups, GROUP_MODES)
         if not isinstance(self.normalize, bool):
             raise TypeError(MSG_TYPE.format(name="normalize", expected="a bool",
                                             got=repr(self.normalize)))
+        return self
+
+    def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
+              device: torch.device | str = "cpu",
+              generator: torch.Generator | None = None) -> FEBS:
+        """Validate the arguments."""
+        super().setup(train, meta=meta, model=model, device=device, generator=generator)
+        check_train(train, "FEBS")
         self._n = n_cells(train.n_groups, self.groups)
         self._reset_ess(self.device_)
         self.group_weights_ = torch.zeros(self._n, device=self.device_)
@@ -226,14 +230,18 @@ class FIS(ESSTracker, WeightingStrategy):
         self.T = T
         self.groups = groups
 
+    def check_params(self) -> FIS:
+        """Validate ``c``, ``T`` and ``groups``."""
+        check_number("c", self.c, low=0.0, high=1.0, expected="a share in [0, 1]")
+        check_number("T", self.T, low=0.0, low_open=True, expected="a positive temperature")
+        check_choice("groups", self.groups, GROUP_MODES)
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FIS:
         """Validate the arguments."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "FIS")
-        check_number("c", self.c, low=0.0, high=1.0, expected="a share in [0, 1]")
-        check_number("T", self.T, low=0.0, low_open=True, expected="a positive temperature")
-        check_choice("groups", self.groups, GROUP_MODES)
         self._n = n_cells(train.n_groups, self.groups)
         self._reset_ess(self.device_)
         self.group_distances_ = torch.zeros(self._n, device=self.device_)

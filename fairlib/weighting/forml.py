@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validation import check_finite_positive
+from .._validation import check_choice, check_finite_positive, check_number, msg_expected
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
 from .condense import select_top_weight
@@ -107,17 +107,27 @@ class FORML(WeightingStrategy):
         self.gap_weight = gap_weight
 
     # -- set-up -----------------------------------------------------------------
+    def check_params(self) -> FORML:
+        """Validate every hyper-parameter (finite step sizes and weights, choices, bounds)."""
+        la.check_meta_params(self)
+        for name in ("meta_lr", "lookahead_lr", "init"):
+            check_finite_positive(name, getattr(self, name))
+        check_choice("normalize", self.normalize, NORMALIZE)
+        clamp_expected = "(low >= 0, high > low or None)"
+        if not isinstance(self.clamp, (tuple, list)) or len(self.clamp) != 2:
+            raise ValueError(msg_expected("clamp", clamp_expected, repr(self.clamp)))
+        low, high = self.clamp
+        try:
+            check_number("clamp", low, low=0.0)
+            if high is not None:
+                check_number("clamp", high, low=float(low), low_open=True, allow_inf=True)
+        except ValueError:
+            raise ValueError(msg_expected("clamp", clamp_expected, repr(self.clamp))) from None
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FORML:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        for name in ("meta_lr", "lookahead_lr", "init"):
-            check_finite_positive(name, getattr(self, name))
-        if self.normalize not in NORMALIZE:
-            raise ValueError(
-                f"Expected `normalize` to be one of {', '.join(map(repr, NORMALIZE))}, but got {self.normalize!r}.")
-        low, high = self.clamp
-        if low < 0 or (high is not None and high <= low):
-            raise ValueError(f"Expected `clamp` to be (low >= 0, high > low or None), but got {self.clamp!r}.")
         la.setup_meta(self, train, meta, model, generator)
         self.weights_ = torch.full((len(train),), float(self.init), device=self.device_)
         self.groups_ = train.group.to(self.device_)

@@ -88,15 +88,19 @@ class GroupDRO(WeightingStrategy):
         self.adj_C = adj_C
         self.groups = groups
 
+    def check_params(self) -> GroupDRO:
+        """Validate ``eta_q``, ``adj_C`` and ``groups``."""
+        check_number("eta_q", self.eta_q, low=0.0, expected="a non-negative step size")
+        check_number("adj_C", self.adj_C, low=0.0, expected="a non-negative adjustment")
+        check_choice("groups", self.groups, GROUP_MODES)
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
               generator: torch.Generator | None = None) -> GroupDRO:
         """Validate the arguments; start from uniform ``q`` over the non-empty groups."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "GroupDRO")
-        check_number("eta_q", self.eta_q, low=0.0, expected="a non-negative step size")
-        check_number("adj_C", self.adj_C, low=0.0, expected="a non-negative adjustment")
-        check_choice("groups", self.groups, GROUP_MODES)
         n = n_cells(train.n_groups, self.groups)
         codes = cell_codes(train.y.to(torch.int64), train.group.to(torch.int64), self.groups)
         counts = torch.bincount(codes.cpu(), minlength=n)

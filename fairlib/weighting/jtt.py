@@ -94,7 +94,8 @@ class JTT(WeightingStrategy):
         self.mode = mode
         self.threshold = threshold
 
-    def _check_args(self) -> None:
+    def check_params(self) -> JTT:
+        """Validate ``up_weight``, ``mode`` and ``threshold``."""
         check_choice("mode", self.mode, SAMPLING_MODES)
         check_number("threshold", self.threshold, low=0.0, high=1.0,
                      expected="a probability in [0, 1]")
@@ -106,6 +107,7 @@ class JTT(WeightingStrategy):
                     name="up_weight",
                     expected="an integer number of extra copies with mode='upsample'",
                     got=repr(self.up_weight)))
+        return self
 
     def identify_errors(self, model: nn.Module, train: Any, *,
                         device: torch.device | str | None = None,
@@ -115,7 +117,7 @@ class JTT(WeightingStrategy):
         Runs ``model`` in eval mode without gradients (its mode is restored), on
         ``device`` (default: the device of its parameters).
         """
-        self._check_args()
+        self.check_params()
         check_train(train, "JTT.identify_errors")
         if device is None:
             params = list(model.parameters())
@@ -146,7 +148,6 @@ class JTT(WeightingStrategy):
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> JTT:
         """Check the error set matches ``train``; build the per-sample weights."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        self._check_args()
         check_train(train, "JTT")
         if not hasattr(self, "error_mask_"):
             raise ValueError("Expected JTT to hold a stage-1 error set, but got none: call "

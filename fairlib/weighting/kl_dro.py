@@ -42,13 +42,17 @@ class KLDRO(ESSTracker, WeightingStrategy):
     def __init__(self, tau: float = 1.0) -> None:
         self.tau = tau
 
+    def check_params(self) -> KLDRO:
+        """Validate ``tau``."""
+        check_number("tau", self.tau, low=0.0, low_open=True, allow_inf=True,
+                     expected="a positive temperature")
+        return self
+
     def setup(self, train: Any = None, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
               generator: torch.Generator | None = None) -> KLDRO:
         """Validate ``tau``."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        check_number("tau", self.tau, low=0.0, low_open=True, allow_inf=True,
-                     expected="a positive temperature")
         self._reset_ess(self.device_)
         return self
 

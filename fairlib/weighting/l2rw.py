@@ -65,6 +65,11 @@ class L2RW(WeightingStrategy):
         self.stratified = stratified
         self.gap_weight = gap_weight
 
+    def check_params(self) -> L2RW:
+        """Validate the held-out batch size, objective, method and ``gap_weight``."""
+        la.check_meta_params(self)
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> L2RW:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

@@ -64,13 +64,20 @@ class StepWeightRecorder(WeightingStrategy):
             raise ValueError("Expected a set-up recorder (call fit first), but it was never set up.")
         return self._strategy
 
+    def check_params(self) -> StepWeightRecorder:
+        """Check ``strategy`` is a strategy (or None) and validate its parameters."""
+        if self.strategy is not None and not isinstance(self.strategy, WeightingStrategy):
+            raise TypeError("Expected `strategy` to be a WeightingStrategy or None, "
+                            f"but got {type(self.strategy).__name__}.")
+        if self.strategy is not None:
+            self.strategy.check_params()
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
               generator: torch.Generator | None = None) -> StepWeightRecorder:
         """Set up the wrapped strategy and zero the per-sample records."""
-        if self.strategy is not None and not isinstance(self.strategy, WeightingStrategy):
-            raise TypeError("Expected `strategy` to be a WeightingStrategy or None, "
-                            f"but got {type(self.strategy).__name__}.")
+        self.check_params()
         self._strategy = self.strategy if self.strategy is not None else ERM()
         self._strategy.setup(train, meta=meta, model=model, device=device, generator=generator)
         self.device_ = torch.device(device)

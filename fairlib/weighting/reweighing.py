@@ -18,11 +18,21 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Sampler, WeightedRandomSampler
 
-from .._validation import MSG_TYPE, as_weights, check_lengths, to_tensor
+from .._validation import (
+    MSG_NDIM,
+    MSG_TYPE,
+    as_weights,
+    check_group_codes,
+    check_lengths,
+    msg_expected,
+    to_tensor,
+)
 from ..metrics import intersection_ids
 from ._common import (
     SAMPLING_MODES,
@@ -38,21 +48,70 @@ from .base import Batch, WeightingStrategy
 __all__ = ["Reweighing", "reweighing_weights"]
 
 
-def _dense_codes(groups: Any) -> tuple[torch.Tensor, list[str]]:
-    """Dense codes of the observed (combinations of) group values, and readable names."""
-    if isinstance(groups, torch.Tensor) and groups.ndim == 2:
-        cols = [groups[:, j] for j in range(groups.shape[1])]
-    elif isinstance(groups, (list, tuple)) and groups and not isinstance(groups[0], (int, float)):
-        cols = [to_tensor(g, f"groups[{j}]") for j, g in enumerate(groups)]
+def _is_scalar(value: Any) -> bool:
+    return (isinstance(value, (str, bytes, int, float, np.generic)) or value is None
+            or (isinstance(value, torch.Tensor) and value.ndim == 0))
+
+
+def _group_columns(groups: Any) -> list[tuple[str, Any]]:
+    """The attributes of ``groups`` as named columns (a 2-d input or a list of arrays: several)."""
+    if isinstance(groups, pd.DataFrame):
+        return [(f"groups[{c!r}]", groups[c]) for c in groups.columns]
+    if isinstance(groups, dict):
+        return [(f"groups[{k!r}]", v) for k, v in groups.items()]
+    if isinstance(groups, (torch.Tensor, np.ndarray)) and groups.ndim == 2 and groups.shape[1] > 1:
+        return [(f"groups[:, {j}]", groups[:, j]) for j in range(groups.shape[1])]
+    if isinstance(groups, (list, tuple)) and groups and not _is_scalar(groups[0]):
+        return [(f"groups[{j}]", g) for j, g in enumerate(groups)]
+    return [("groups", groups)]
+
+
+def _column_codes(name: str, col: Any) -> tuple[torch.Tensor, list[Any] | None]:
+    """Integer codes of one attribute, and its level names when the values are not codes.
+
+    Numbers are group codes (NaN and non-integer floats refused); strings, categoricals
+    and other non-numeric values are names, coded in sorted order as the metrics do.
+    """
+    if isinstance(col, pd.Categorical):
+        col = pd.Series(col)
+    if isinstance(col, pd.Series) and not (pd.api.types.is_numeric_dtype(col.dtype)
+                                           or pd.api.types.is_bool_dtype(col.dtype)):
+        values = col.to_numpy(dtype=object)
+    elif isinstance(col, (torch.Tensor, pd.Series)):
+        return check_group_codes(to_tensor(col, name), name), None
     else:
-        cols = [to_tensor(groups, "groups")]
-    for j, c in enumerate(cols):
-        if c.is_floating_point() or c.dtype == torch.bool:
-            cols[j] = c.to(torch.int64)
+        values = np.asarray(col, dtype=object if isinstance(col, (list, tuple)) else None)
+        named = any(isinstance(v, (str, bytes)) for v in values.ravel()) if values.dtype == object else False
+        numeric = values.dtype.kind in "biuf" or (values.dtype == object and not named)
+        if numeric:
+            return check_group_codes(to_tensor(col, name), name), None
+    if values.ndim != 1:
+        raise ValueError(MSG_NDIM.format(name=name, shape=values.shape))
+    missing = np.asarray(pd.isna(values))
+    if missing.any():
+        raise ValueError(msg_expected(
+            name, "group values without missing ones",
+            f"{int(missing.sum())} missing (first at index {int(np.flatnonzero(missing)[0])})"))
+    try:
+        codes, levels = pd.factorize(values, sort=True)
+    except TypeError:  # mixed, unorderable values
+        codes, levels = pd.factorize(values, sort=False)
+    return torch.from_numpy(codes.astype(np.int64)), list(levels)
+
+
+def _dense_codes(groups: Any,
+                 device: torch.device | None = None) -> tuple[torch.Tensor, list[str]]:
+    """Dense codes of the observed (combinations of) group values, and readable names
+    (on ``device``; by default that of the first attribute)."""
+    columns = [(name, *_column_codes(name, col)) for name, col in _group_columns(groups)]
+    device = columns[0][1].device if device is None else device
+    cols = [codes.to(device) for _, codes, _ in columns]
     if len(cols) > 1:
-        check_lengths(**{f"groups[{j}]": c for j, c in enumerate(cols)})
+        check_lengths(**{name: c for (name, _, _), c in zip(columns, cols)})
     codes, combos = intersection_ids(cols)
-    names = [str(r[0]) if len(r) == 1 else str(tuple(r)) for r in combos.tolist()]
+    labels = [levels for _, _, levels in columns]
+    named = [[v if lv is None else lv[v] for v, lv in zip(row, labels)] for row in combos.tolist()]
+    names = [str(r[0]) if len(r) == 1 else str(tuple(r)) for r in named]
     return codes, names
 
 
@@ -113,9 +172,12 @@ def reweighing_weights(
     ----------
     y : array-like of {0, 1}
         Labels ``[N]``.
-    groups : array-like, 2-d tensor, or sequence of array-likes
-        Group codes ``[N]``; several attributes (a ``[N, k]`` tensor or a list of ``k``
-        arrays) are reweighed over their intersection (the observed combinations).
+    groups : array-like, 2-d array, DataFrame, dict or sequence of array-likes
+        Group of each sample ``[N]``: integer codes, or names (strings, a pandas
+        Categorical) as the metrics accept them. Several attributes (a ``[N, k]`` array,
+        a DataFrame, a dict or a list of ``k`` arrays) are reweighed over their
+        intersection (the observed combinations). Missing values, NaN and non-integer
+        float codes are refused.
     sample_weight : array-like, optional
         Prior weights: counts are sums of them and the result is multiplied into them
         (as in AIF360's scikit-learn API).
@@ -151,9 +213,8 @@ def reweighing_weights(
         raise ValueError(MSG_TYPE.format(name="y", expected="binary labels in {0, 1}",
                                          got=f"values {values[:10]}"))
     y01 = y_t.to(torch.int64)
-    codes, names = _dense_codes(groups)
+    codes, names = _dense_codes(groups, y01.device)
     check_lengths(y=y01, groups=codes)
-    codes = codes.to(y01.device)
     sw = as_weights(sample_weight, len(y01), y01.device)
     if sw is not None:
         check_lengths(y=y01, sample_weight=sw)
@@ -245,16 +306,26 @@ class Reweighing(WeightingStrategy):
                       "instead (`sampling` is `mode == 'upsample'`).", FutureWarning, stacklevel=2)
         return self.mode == "upsample"
 
+    def check_params(self) -> Reweighing:
+        """Validate ``attributes``, ``mode`` and ``clip``."""
+        attrs = self.attributes
+        if attrs is not None and not isinstance(attrs, str) and not (
+                isinstance(attrs, (list, tuple)) and all(isinstance(a, str) for a in attrs)):
+            raise TypeError(MSG_TYPE.format(
+                name="attributes", expected="None, an attribute name or a list of names",
+                got=repr(attrs)))
+        check_choice("mode", self.mode, SAMPLING_MODES)
+        if self.clip is not None:
+            check_number("clip", self.clip, low=0.0, low_open=True, allow_inf=True,
+                         expected="a positive number or None")
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu",
               generator: torch.Generator | None = None) -> Reweighing:
         """Validate the arguments and compute the weights of every training sample."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "Reweighing")
-        check_choice("mode", self.mode, SAMPLING_MODES)
-        if self.clip is not None:
-            check_number("clip", self.clip, low=0.0, low_open=True, allow_inf=True,
-                         expected="a positive number or None")
         codes, names = self._codes(train)
         y = train.y.to(torch.int64)
         w, table = _weights_from_codes(y, codes.to(y.device), len(names), names, None, True,

@@ -169,17 +169,21 @@ class _GroupTemperature(WeightingStrategy):
         self.tau = tau
         self.groups = groups
 
+    def check_params(self) -> Any:
+        """Validate ``tau`` (a number or a :class:`Cooldown`) and ``groups``."""
+        if isinstance(self.tau, Cooldown):
+            self.tau.check()
+        else:
+            _check_tau("tau", self.tau)
+        check_choice("groups", self.groups, GROUP_MODES)
+        return self
+
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
               device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> Any:
         """Validate ``tau`` and ``groups``; count the training groups."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         name = type(self).__name__
         check_train(train, name)
-        if isinstance(self.tau, Cooldown):
-            self.tau.check()
-        else:
-            _check_tau("tau", self.tau)
-        check_choice("groups", self.groups, GROUP_MODES)
         n = n_cells(train.n_groups, self.groups)
         codes = cell_codes(train.y.to(torch.int64), train.group.to(torch.int64), self.groups).cpu()
         self.group_counts_ = torch.bincount(codes, minlength=n).to(self.device_)
