@@ -119,3 +119,16 @@ def test_a_student_handout_executes_at_the_smoke_profile(handouts, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "glued figures are shown"
+
+
+def test_the_handout_command_writes_student_and_teacher_copies(tmp_path, capsys):
+    from fairlib.book.cli import main
+
+    nbs = ["--notebooks", str(NOTEBOOKS)]
+    assert main(["handout", "--out", str(tmp_path / "student"), *nbs]) == 0
+    assert main(["handout", "--out", str(tmp_path / "teacher"), "--solutions", *nbs]) == 0
+    out = capsys.readouterr().out
+    assert "student handouts" in out and "teacher's copies" in out
+    names = sorted(p.name for p in (tmp_path / "student").glob("*.ipynb"))
+    assert names and names == sorted(p.name for p in (tmp_path / "teacher").glob("*.ipynb"))
+    assert main(["handout", "--out", str(tmp_path / "x"), "--from", str(tmp_path / "missing"), *nbs]) == 2

@@ -91,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--book", type=Path, default=Path("book"), help="book sources (default: book)")
     build.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     build.add_argument("--output", type=Path, help="build folder (default: book/_build or book/_build_student)")
+    build.add_argument("--force", action="store_true",
+                       help="execute every chapter (default: reuse chapters whose code, parameters "
+                            "and library are unchanged since the last build)")
+
+    handout = sub.add_parser("handout", help="write one runnable notebook per chapter for students")
+    handout.add_argument("--out", type=Path, required=True, help="folder of the handouts")
+    handout.add_argument("--solutions", action="store_true", help="keep the solutions (the teacher's copy)")
+    handout.add_argument("--from", dest="glue_from", type=Path,
+                         help="executed chapters whose numbers fill the text (e.g. book/_build/executed)")
+    handout.add_argument("--notebooks", type=Path, default=Path("notebooks"))
 
     sweep = sub.add_parser("sweep", help="run one notebook over a grid of parameters; one row per run",
                            description="Run NOTEBOOK once per combination of the --grid values (their "
@@ -194,9 +204,22 @@ def _build(args: argparse.Namespace) -> int:
     _check_folder("--notebooks", args.notebooks)
     _check_profiles(args.notebooks)
     result = build_book(args.book, args.notebooks, profile=args.profile, jobs=args.jobs,
-                        student=args.student, output=args.output)
-    print(f"Built {len(result.executions)} chapter(s) in {result.seconds:.0f} s: "
-          f"{result.html / 'index.html'}")
+                        student=args.student, output=args.output, force=args.force)
+    reused = sum(e.cached for e in result.executions)
+    print(f"Built {len(result.executions)} chapter(s) in {result.seconds:.0f} s "
+          f"({reused} reused unchanged): {result.html / 'index.html'}")
+    return 0
+
+
+def _handout(args: argparse.Namespace) -> int:
+    from .handout import write_handouts
+
+    _check_folder("--notebooks", args.notebooks)
+    if args.glue_from is not None:
+        _check_folder("--from", args.glue_from)
+    paths = write_handouts(args.notebooks, args.out, solutions=args.solutions, glue_from=args.glue_from)
+    kind = "teacher's copies (with solutions)" if args.solutions else "student handouts"
+    print(f"Wrote {len(paths)} {kind} to {args.out}")
     return 0
 
 
@@ -229,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     from .execute import NotebookError
 
     try:
-        return _run(args) if args.command == "run" else _build(args)
+        return {"run": _run, "build": _build, "handout": _handout}[args.command](args)
     except (UsageError, ProfileError, OSError) as err:
         print(f"fairlib {args.command}: {_one_line(err)}", file=sys.stderr)
         return 2
