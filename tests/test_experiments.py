@@ -160,11 +160,11 @@ def test_ray_address_only_with_ray():
 # -- store: resume, failures, interruption -----------------------------------------------------
 def test_failed_run_is_recorded_and_the_others_finish(tmp_path):
     good = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
-    bad = good.replace(method="GroupDRO", method_params={"eta_q": -1.0})  # fails in setup
+    bad = good.replace(model="mlp", model_params={"hidden": [0]})  # fails when the run builds its model
     out = run_study([good, bad, good.replace(seed=1)], backend="process", workers=2,
                     store=tmp_path, progress=False)
     assert out["status"].tolist() == ["ok", "failed", "ok"]
-    assert "eta_q" in out.loc[1, "error"] and "ValueError" in out.loc[1, "error"]
+    assert "hidden" in out.loc[1, "error"] and "ValueError" in out.loc[1, "error"]
     stored = ResultStore(tmp_path).read()
     assert sorted(stored["status"]) == ["failed", "ok", "ok"]
     assert (tmp_path / "results.parquet").exists()
@@ -172,7 +172,7 @@ def test_failed_run_is_recorded_and_the_others_finish(tmp_path):
 
 def test_rerun_skips_finished_runs_and_retries_failed(tmp_path):
     good = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
-    bad = good.replace(method="GroupDRO", method_params={"eta_q": -1.0})
+    bad = good.replace(model="mlp", model_params={"hidden": [0]})
     first = run_study([good, bad], backend="serial", store=tmp_path, progress=False)
     files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "records").glob("*.parquet")}
     second = run_study([good, bad], backend="serial", store=tmp_path, progress=False)
@@ -524,3 +524,12 @@ def test_boosted_trees_run_through_the_engine_with_static_weights_and_refuse_dyn
     assert out.loc[("lightgbm", "GroupDRO"), "status"] == "failed"
     assert "`method` to be ERM" in out.loc[("fairgbm", "Reweighing"), "error"]
     assert execute(specs[1])["test_accuracy"] == ok.loc[("lightgbm", "Reweighing"), "test_accuracy"]  # same bits
+
+
+def test_a_bad_method_parameter_value_is_refused_before_any_run():
+    spec = RunSpec("synthetic", "mlp", "JTT", dataset_params={"n": 300},
+                   method_params={"up_weight": "many", "stage1_epochs": 1}, train=TRAIN)
+    with pytest.raises(ValueError, match="`method_params` to be parameters of JTT.*up_weight"):
+        run_study([spec], backend="serial", progress=False)
+    record = execute(spec)  # a single run fails fast, before JTT's first stage trains
+    assert record["status"] == "failed" and "`up_weight`" in record["error"] and record["seconds"] < 5

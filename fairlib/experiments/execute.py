@@ -118,6 +118,8 @@ def train_run(spec: RunSpec, *, splits: Any = None, track_test: bool = False,
     method_params = dict(spec.method_params)
     stage = {k: method_params.pop(k) for k in entry.stage_params if k in method_params}
     strategy = entry.factory(**method_params)
+    if hasattr(strategy, "check_params"):  # before a prepare stage trains anything (JTT's stage 1)
+        strategy.check_params()
     fit_kwargs = {**settings, "device": device, "seed": spec.seed, "progress": progress}
     if entry.prepare is not None:
         entry.prepare(strategy, make_model, train, dict(fit_kwargs), **stage)

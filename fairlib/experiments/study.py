@@ -76,8 +76,10 @@ def _check_method_params(spec: RunSpec, entry: Any) -> None:
     """Construct the strategy once here, so a misspelt hyper-parameter fails before any run."""
     params = {k: v for k, v in spec.method_params if k not in entry.stage_params}
     try:
-        entry.factory(**params)
-    except TypeError as err:
+        strategy = entry.factory(**params)
+        if hasattr(strategy, "check_params"):
+            strategy.check_params()
+    except (TypeError, ValueError) as err:
         raise ValueError(MSG_TYPE.format(name="method_params", expected=f"parameters of {spec.method}",
                                          got=f"{params!r} ({err})")) from None
 
