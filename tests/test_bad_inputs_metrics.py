@@ -154,3 +154,17 @@ def test_valid_zero_division_values(value):
 def test_intersection_ids_refuses_float_codes():
     with pytest.raises(TypeError, match=r"`columns\[0\]` to be a tensor of integer codes"):
         fm.intersection_ids([torch.tensor([0.2, 0.7])])
+
+
+def test_the_accumulator_names_its_group_index_and_refuses_an_empty_name():
+    import torch
+
+    from fairlib.metrics import FairnessAccumulator
+
+    acc = FairnessAccumulator(num_groups=2, group_names=["asian", "white"], name="race")
+    acc.update(torch.tensor([1, 0]), torch.tensor([1, 1]), torch.tensor([0, 1]))
+    assert acc.compute().by_group.index.name == "race"
+    bad = FairnessAccumulator(num_groups=2, name="")
+    bad.update(torch.tensor([1, 0]), torch.tensor([1, 1]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="`name` to be a non-empty string"):
+        bad.compute()

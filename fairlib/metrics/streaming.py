@@ -42,6 +42,9 @@ class FairnessAccumulator:
         data (any labels, several columns allowed), as in :func:`fairness_report`.
     group_names : sequence, optional
         Labels of the ``num_groups`` codes (default ``0 .. num_groups - 1``).
+    name : str, default "group"
+        Name of the group index of the report (e.g. the sensitive attribute, ``"race"``),
+        with ``num_groups``.
     zero_division : float, default NaN
         Passed to the report built by :meth:`compute`.
     validate_args : bool, default True
@@ -68,11 +71,13 @@ class FairnessAccumulator:
         num_groups: int | None = None,
         *,
         group_names: list[Any] | None = None,
+        name: str = "group",
         zero_division: float = NAN,
         validate_args: bool = True,
     ) -> None:
         self.num_groups = num_groups
         self.group_names = group_names
+        self.name = name
         self.zero_division = zero_division
         self.validate_args = validate_args
         self.table_: torch.Tensor | None = None
@@ -95,7 +100,9 @@ class FairnessAccumulator:
             raise ValueError(
                 f"Expected `group_names` to have {n} entries (num_groups), but got {len(names)}."
             )
-        return pd.Index(names, name="group")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"Expected `name` to be a non-empty string, but got {self.name!r}.")
+        return pd.Index(names, name=self.name)
 
     def _check_num_groups(self) -> int:
         n = self.num_groups
