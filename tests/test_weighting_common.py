@@ -40,6 +40,8 @@ STRATEGIES = [getattr(W, name) for name in W.__all__
 
 #: Beyond the defaults: every mode, cell choice, target and meta-gradient path.
 VARIANTS = {
+    "LossShaping": [dict(shape=s, r=0.5, delta=2.0, burn_in_steps=1) for s in ("quadratic", "extremes", "upper")]
+    + [dict(r=math.inf)],
     "Reweighing": [dict(mode="upsample"), dict(clip=1.2)],
     "GroupUpweighting": [dict(tau=Cooldown(tau=math.inf, switch_at=2, unit="step"), groups="group"),
                          dict(tau=2.0)],

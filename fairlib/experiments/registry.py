@@ -289,7 +289,7 @@ for _name, _factory in (("logistic", _logistic), ("mlp", _mlp), ("cnn", _cnn), (
                         ("fairgbm", _fairgbm)):
     register_model(_name, _factory)
 for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", "GroupDRO", "FairBatch",
-              "KLDRO", "FEBS", "FIS", "L2RW", "FORML"):
+              "KLDRO", "FEBS", "FIS", "L2RW", "FORML", "LossShaping"):
     register_method(_name, _strategy(_name))
 register_method("JTT", _strategy("JTT"), prepare=_jtt_stage1, stage_params=("stage1_epochs",))
 register_method("Cooldown", _cooldown)

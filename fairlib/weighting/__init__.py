@@ -10,6 +10,8 @@ Every strategy is passed to :func:`fairlib.train.fit` as ``strategy=...``:
 - :class:`JTT`: two stages (:meth:`JTT.identify_errors`, or :func:`fairlib.train.train_twice`).
 - :class:`FairBatch`: batch composition per (label, group) cell, a sampler.
 - :class:`KLDRO`: ``softmax(loss / tau)`` per batch.
+- :class:`LossShaping`: ``B softmax(f(h) / r)`` of the batch losses mapped to [-delta, delta]
+  (Sow et al., 2025).
 - :class:`FEBS`, :class:`FIS`: per-group loss scaling from FairSeg / FairVision.
 - :class:`L2RW`, :class:`FORML`: meta-learned weights against a held-out set.
 - :class:`StepWeightRecorder`: wraps any strategy and records each sample's mean step weight.
@@ -37,6 +39,7 @@ from .group_dro import GroupDRO
 from .jtt import JTT
 from .kl_dro import KLDRO
 from .l2rw import L2RW
+from .loss_shaping import LossShaping
 from .recorder import StepWeightRecorder
 from .reweighing import Reweighing, reweighing_weights
 from .temperature import (
@@ -60,6 +63,7 @@ __all__ = [
     "GroupBalancedSampling",
     "GroupDRO",
     "GroupUpweighting",
+    "LossShaping",
     "Reweighing",
     "StepWeightRecorder",
     "StrategyCheckError",
