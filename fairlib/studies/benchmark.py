@@ -18,7 +18,7 @@ CHAPTER = "09_benchmark"
 TABULAR_SPLIT = (0.6, 0.2, 0.2)
 #: The methods in the order the chapter lists them (ERM first, the baseline).
 METHODS = ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", "Cooldown", "GroupDRO", "JTT",
-           "FairBatch", "KLDRO", "FEBS", "FIS", "L2RW", "FORML")
+           "FairBatch", "KLDRO", "LossShaping", "FEBS", "FIS", "L2RW", "FORML")
 
 
 def _grids(weight_decays: Sequence[float], epochs: int) -> dict[str, list[tuple[float, dict[str, Any]]]]:
@@ -32,6 +32,7 @@ def _grids(weight_decays: Sequence[float], epochs: int) -> dict[str, list[tuple[
         "JTT": [(knob, {"up_weight": u, "stage1_epochs": 1}) for u in (5, 20)],
         "FairBatch": [(knob, {"alpha": a}) for a in (0.005, 0.05)],
         "KLDRO": [(knob, {"tau": t}) for t in (0.5, 2.0)],
+        "LossShaping": [(knob, {"r": r}) for r in (0.5, 2.0)],
         "FEBS": [(knob, {"gamma": g}) for g in (0.5, 2.0)],
         "FIS": [(knob, {"c": c}) for c in (0.25, 0.75)],
         "L2RW": [(knob, {"meta_objective": o}) for o in ("mean", "eo_gap")],
@@ -41,7 +42,7 @@ def _grids(weight_decays: Sequence[float], epochs: int) -> dict[str, list[tuple[
 
 def tuning_grid(*, tabular_rows: int, tabular_epochs: int, compas_epochs: int, digits_epochs: int, hidden: int,
                 strength: float, weight_decays: Sequence[float], device: str = "cpu") -> list[Any]:
-    """The benchmark's configurations: 13 methods on Adult, COMPAS, census-income KDD (sex)
+    """The benchmark's configurations: 14 methods on Adult, COMPAS, census-income KDD (sex)
     and Colored Digits, each method with ``len(weight_decays)`` configurations (2 in the
     chapter's profiles) per data set.
 
@@ -56,7 +57,7 @@ def tuning_grid(*, tabular_rows: int, tabular_epochs: int, compas_epochs: int, d
     >>> specs = tuning_grid(tabular_rows=2000, tabular_epochs=1, compas_epochs=1, digits_epochs=1,
     ...                     hidden=8, strength=0.9, weight_decays=[1e-4, 1e-3])
     >>> len(specs), set(Counter((s.dataset, s.method) for s in specs).values())
-    (104, {2})
+    (112, {2})
     """
     from ..experiments import RunSpec
 
