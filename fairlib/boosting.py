@@ -33,10 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -51,7 +47,14 @@ from ._validation import (
     check_positive_int,
     msg_expected,
 )
-from .estimator import FairClassifier, _dataset, needs_groups, validate_data
+from .estimator import (
+    _binary_data,
+    _BinaryClassifier,
+    _check_groups_given,
+    _dataset,
+    _random_seed,
+    validate_data,
+)
 from .weighting import (
     ERM,
     Batch,
@@ -90,17 +93,6 @@ def _check_fraction_open(name: str, value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def _seed(random_state: Any) -> int:
-    """LightGBM's ``seed`` (a C int) from an integer, None or a numpy RandomState."""
-    rs = random_state
-    if _is_int(rs) and 0 <= rs < 2**31:
-        return int(rs)
-    if rs is None or isinstance(rs, np.random.RandomState):
-        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
-    raise ValueError(msg_expected("random_state", "None, an integer in [0, 2**31) or a numpy "
-                                  "RandomState", repr(rs)))
-
-
 def _check_static(strategy: Any) -> WeightingStrategy | None:
     """``weights_from`` must be a strategy whose weights are fixed once ``setup`` has run."""
     if strategy is None:
@@ -137,17 +129,28 @@ class _TreeLogits(nn.Module):
         return torch.from_numpy(raw).to(device=x.device, dtype=dtype)
 
 
-class _BoostedTrees(ClassifierMixin, BaseEstimator):
+class _BoostedTrees(_BinaryClassifier):
     """What :class:`LightGBM` and :class:`FairGBM` share: parameters, data, prediction."""
 
-    __metadata_request__fit = {"sensitive_features": True}  # noqa: RUF012 (scikit-learn's API)
     _objective = "binary"
     _module = "lightgbm"
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
+    def __init__(self, *, n_estimators: int = 100, learning_rate: float = 0.1,
+                 num_leaves: int = 31, max_depth: int = -1, min_child_samples: int = 20,
+                 subsample: float = 1.0, colsample_bytree: float = 1.0, reg_lambda: float = 0.0,
+                 num_threads: int = 1, random_state: Any = 0,
+                 engine_params: dict[str, Any] | None = None) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.engine_params = engine_params
 
     # -- fit ---------------------------------------------------------------------------------
     def _engine_params(self) -> tuple[dict[str, Any], int]:
@@ -173,7 +176,7 @@ class _BoostedTrees(ClassifierMixin, BaseEstimator):
             "feature_fraction": _check_fraction_open("colsample_bytree", self.colsample_bytree),
             "lambda_l2": check_nonnegative("reg_lambda", self.reg_lambda),
             "num_threads": check_positive_int("num_threads", self.num_threads),
-            "seed": _seed(self.random_state),
+            "seed": _random_seed(self.random_state, 31),  # LightGBM's seed is a C int
             # Same seed, same threads -> same trees (LightGBM's advice for `deterministic`).
             "deterministic": True,
             "force_row_wise": True,
@@ -201,23 +204,10 @@ class _BoostedTrees(ClassifierMixin, BaseEstimator):
                                                                       np.ndarray]:
         """Features, labels in {0, 1} and group codes (zeros without ``sensitive_features``);
         sets ``classes_``, ``groups_`` and ``n_features_in_``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        classes, y01 = np.unique(y, return_inverse=True)
-        if len(classes) != 2:
-            k = len(classes)
-            raise ValueError(msg_expected("y", "labels of exactly two classes", f"{k} class"
-                                          f"{'es' if k > 1 else ''}: {classes[:5].tolist()}")
-                             + " Only binary classification is supported.")
-        if sensitive_features is None:
-            codes, groups = np.zeros(len(y), dtype=np.int64), np.asarray(["all"])
-        else:
-            # FairClassifier's encoding (one code per observed group, several columns
-            # crossed); the method reads nothing from the instance.
-            encode = FairClassifier._groups
-            codes, groups = encode(self, sensitive_features, len(y))  # type: ignore[arg-type]
+        X, classes, y01, codes, groups = _binary_data(self, X, y, sensitive_features,
+                                                      [np.float64, np.float32])
         self.classes_, self.groups_ = classes, groups
-        return X, y01.astype(np.int64), codes
+        return X, y01, codes
 
     # -- predict -----------------------------------------------------------------------------
     def decision_function(self, X: Any) -> np.ndarray:
@@ -235,34 +225,6 @@ class _BoostedTrees(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         raw = self.booster_.predict(X, raw_score=True, num_threads=self.num_threads)
         return np.asarray(raw, dtype=np.float64)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities ``[n_samples, 2]`` of ``classes_[0]`` and ``classes_[1]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray
-        """
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``classes_[1]`` where the raw score is positive, else ``classes_[0]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        numpy.ndarray
-        """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]
 
     def as_module(self) -> nn.Module:
         """The fitted trees as a parameter-free ``torch.nn.Module`` returning raw scores.
@@ -360,22 +322,7 @@ class LightGBM(_BoostedTrees):
     True
     """
 
-    def __init__(self, *, n_estimators: int = 100, learning_rate: float = 0.1,
-                 num_leaves: int = 31, max_depth: int = -1, min_child_samples: int = 20,
-                 subsample: float = 1.0, colsample_bytree: float = 1.0, reg_lambda: float = 0.0,
-                 num_threads: int = 1, random_state: Any = 0,
-                 engine_params: dict[str, Any] | None = None) -> None:
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.max_depth = max_depth
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.num_threads = num_threads
-        self.random_state = random_state
-        self.engine_params = engine_params
+    # The constructor is _BoostedTrees's: exactly the shared parameters.
 
     def fit(self, X: Any, y: Any, sensitive_features: Any = None, sample_weight: Any = None, *,
             weights_from: WeightingStrategy | None = None) -> LightGBM:
@@ -417,10 +364,8 @@ class LightGBM(_BoostedTrees):
         """
         params, rounds = self._engine_params()
         strategy = _check_static(weights_from)
-        if strategy is not None and sensitive_features is None and needs_groups(strategy):
-            raise ValueError(msg_expected(
-                "sensitive_features", f"the group of every row for {type(strategy).__name__}, "
-                "which weighs groups", "None"))
+        if strategy is not None:
+            _check_groups_given(strategy, sensitive_features)
         lgb = _engine("lightgbm", "LightGBM")
         X, y01, codes = self._data(X, y, sensitive_features)
         weights = as_weights(sample_weight, len(y01), torch.device("cpu"))
@@ -526,17 +471,12 @@ colsample_bytree, reg_lambda, num_threads, random_state, engine_params
         self.constraint_fnr_tolerance = constraint_fnr_tolerance
         self.constraint_fpr_tolerance = constraint_fpr_tolerance
         self.score_threshold = score_threshold
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
-        self.max_depth = max_depth
-        self.min_child_samples = min_child_samples
-        self.subsample = subsample
-        self.colsample_bytree = colsample_bytree
-        self.reg_lambda = reg_lambda
-        self.num_threads = num_threads
-        self.random_state = random_state
-        self.engine_params = engine_params
+        super().__init__(n_estimators=n_estimators, learning_rate=learning_rate,
+                         num_leaves=num_leaves, max_depth=max_depth,
+                         min_child_samples=min_child_samples, subsample=subsample,
+                         colsample_bytree=colsample_bytree, reg_lambda=reg_lambda,
+                         num_threads=num_threads, random_state=random_state,
+                         engine_params=engine_params)
 
     def _extra_params(self) -> dict[str, Any]:
         check_choice("constraint", self.constraint, tuple(CONSTRAINTS))

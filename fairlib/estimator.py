@@ -79,7 +79,114 @@ def _dataset(X: np.ndarray, y: np.ndarray, groups: np.ndarray,
                        categories={"group": list(names)})
 
 
-class FairClassifier(ClassifierMixin, BaseEstimator):
+def _random_seed(random_state: Any, bits: int) -> int:
+    """A seed in [0, 2**bits) from ``random_state``: such an integer, None or a RandomState."""
+    rs = random_state
+    if _is_int(rs) and 0 <= rs < 2**bits:
+        return int(rs)
+    if rs is None or isinstance(rs, np.random.RandomState):
+        return int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+    raise ValueError(msg_expected("random_state", f"None, an integer in [0, 2**{bits}) or a "
+                                  "numpy RandomState", repr(rs)))
+
+
+def _check_groups_given(strategy: WeightingStrategy, sensitive_features: Any) -> None:
+    """Refuse a strategy that reads group codes when no ``sensitive_features`` came."""
+    if sensitive_features is None and needs_groups(strategy):
+        raise ValueError(msg_expected(
+            "sensitive_features", f"the group of every row for {type(strategy).__name__}, "
+            "which weighs groups", "None"))
+
+
+def _group_codes(sensitive_features: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """int64 codes of the observed groups and their names; several columns are crossed."""
+    sf = sensitive_features
+    try:
+        frame = pd.DataFrame(sf.cpu().numpy() if isinstance(sf, torch.Tensor) else sf)
+    except (TypeError, ValueError) as err:
+        raise TypeError(msg_expected(
+            "sensitive_features", "an array-like of group values (or one column per "
+            "attribute)", type(sf).__name__)) from err
+    if len(frame) != n:
+        raise ValueError(msg_expected("sensitive_features", f"{n} values (one per row of X)",
+                                      f"{len(frame)}"))
+    missing = frame.isna().to_numpy().any(axis=1)
+    if missing.any():
+        raise ValueError(msg_expected("sensitive_features", "free of missing values",
+                                      f"{int(missing.sum())} missing (first at row "
+                                      f"{int(np.flatnonzero(missing)[0])})"))
+    keys = frame.iloc[:, 0] if frame.shape[1] == 1 else pd.MultiIndex.from_frame(frame)
+    try:
+        codes, names = pd.factorize(keys, sort=True)  # a Categorical keeps its own order
+    except TypeError:  # values of mixed, unorderable types
+        codes, names = pd.factorize(keys)
+    labels = [", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in names]
+    return codes.astype(np.int64), np.asarray(labels)
+
+
+def _binary_data(estimator: BaseEstimator, X: Any, y: Any, sensitive_features: Any,
+                 dtype: list[type]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                             np.ndarray]:
+    """Validated ``X``, the two classes, int64 labels in {0, 1}, group codes and names
+    (one group ``"all"`` without ``sensitive_features``); sets ``n_features_in_``."""
+    X, y = validate_data(estimator, X, y, dtype=dtype)
+    check_classification_targets(y)
+    classes, y01 = np.unique(y, return_inverse=True)
+    if len(classes) != 2:
+        k = len(classes)
+        raise ValueError(msg_expected("y", "labels of exactly two classes", f"{k} class"
+                                      f"{'es' if k > 1 else ''}: {classes[:5].tolist()}")
+                         + " Only binary classification is supported.")  # scikit-learn's words
+    if sensitive_features is None:
+        codes, groups = np.zeros(len(y), dtype=np.int64), np.asarray(["all"])
+    else:
+        codes, groups = _group_codes(sensitive_features, len(y))
+    return X, classes, y01.astype(np.int64), codes, groups
+
+
+class _BinaryClassifier(ClassifierMixin, BaseEstimator):
+    """The scikit-learn surface of fairlib's binary estimators, from ``decision_function``."""
+
+    __metadata_request__fit = {"sensitive_features": True}  # noqa: RUF012 (scikit-learn's API)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def decision_function(self, X: Any) -> np.ndarray:  # each estimator's own
+        raise NotImplementedError
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities ``[n_samples, 2]`` of ``classes_[0]`` and ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        p = expit(self.decision_function(X))  # float64: no ties where float32 would round
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``classes_[1]`` where the raw score (logit) is positive, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
+
+
+class FairClassifier(_BinaryClassifier):
     """A binary classifier trained by :func:`fairlib.train.fit` with a weighting strategy.
 
     Follows scikit-learn's conventions: the constructor only stores its arguments
@@ -141,8 +248,6 @@ class FairClassifier(ClassifierMixin, BaseEstimator):
     ((4, 2), 'U')
     """
 
-    __metadata_request__fit = {"sensitive_features": True}  # noqa: RUF012 (scikit-learn's API)
-
     def __init__(self, model: str | Callable[[int], nn.Module] = "mlp",
                  strategy: WeightingStrategy | None = None, *, meta_fraction: float = 0.2,
                  hidden: tuple[int, ...] = (64, 64), epochs: int = 10, batch_size: int = 128,
@@ -159,11 +264,6 @@ class FairClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.device = device
         self.random_state = random_state
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
     def _check_params(self) -> tuple[torch.device, int]:
         """Validate every hyper-parameter (before any work); the device and the seed."""
@@ -186,40 +286,8 @@ class FairClassifier(ClassifierMixin, BaseEstimator):
         check_nonnegative("weight_decay", self.weight_decay)
         if not callable(self.optimizer):
             check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        rs = self.random_state
-        if _is_int(rs) and 0 <= rs < 2**32:
-            seed = int(rs)
-        elif rs is None or isinstance(rs, np.random.RandomState):
-            seed = int(check_random_state(rs).randint(np.iinfo(np.int32).max))
-        else:
-            raise ValueError(msg_expected("random_state", "None, an integer in [0, 2**32) or a "
-                                          "numpy RandomState", repr(rs)))
+        seed = _random_seed(self.random_state, 32)
         return resolve_device(self.device), seed
-
-    def _groups(self, sensitive_features: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """int64 codes of the observed groups and their names; several columns are crossed."""
-        sf = sensitive_features
-        try:
-            frame = pd.DataFrame(sf.cpu().numpy() if isinstance(sf, torch.Tensor) else sf)
-        except (TypeError, ValueError) as err:
-            raise TypeError(msg_expected(
-                "sensitive_features", "an array-like of group values (or one column per "
-                "attribute)", type(sf).__name__)) from err
-        if len(frame) != n:
-            raise ValueError(msg_expected("sensitive_features", f"{n} values (one per row of X)",
-                                          f"{len(frame)}"))
-        missing = frame.isna().to_numpy().any(axis=1)
-        if missing.any():
-            raise ValueError(msg_expected("sensitive_features", "free of missing values",
-                                          f"{int(missing.sum())} missing (first at row "
-                                          f"{int(np.flatnonzero(missing)[0])})"))
-        keys = frame.iloc[:, 0] if frame.shape[1] == 1 else pd.MultiIndex.from_frame(frame)
-        try:
-            codes, names = pd.factorize(keys, sort=True)  # a Categorical keeps its own order
-        except TypeError:  # values of mixed, unorderable types
-            codes, names = pd.factorize(keys)
-        labels = [", ".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in names]
-        return codes.astype(np.int64), np.asarray(labels)
 
     def fit(self, X: Any, y: Any, sensitive_features: Any = None) -> FairClassifier:
         """Train a fresh model on ``X``, ``y`` with a clone of ``strategy``; returns ``self``.
@@ -240,23 +308,10 @@ class FairClassifier(ClassifierMixin, BaseEstimator):
         """
         device, seed = self._check_params()
         strategy = clone(self.strategy) if self.strategy is not None else ERM()
-        if sensitive_features is None and needs_groups(strategy):
-            raise ValueError(msg_expected(
-                "sensitive_features", f"the group of every row for {type(strategy).__name__}, "
-                "which weighs groups", "None"))
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
-        check_classification_targets(y)
-        classes, y01 = np.unique(y, return_inverse=True)
-        if len(classes) != 2:
-            k = len(classes)
-            raise ValueError(msg_expected("y", "labels of exactly two classes", f"{k} class"
-                                          f"{'es' if k > 1 else ''}: {classes[:5].tolist()}")
-                             + " Only binary classification is supported.")  # scikit-learn's words
-        if sensitive_features is None:
-            codes, groups = np.zeros(len(y), dtype=np.int64), np.asarray(["all"])
-        else:
-            codes, groups = self._groups(sensitive_features, len(y))
-        data, meta = _dataset(X, y01.astype(np.int64), codes, groups), None
+        _check_groups_given(strategy, sensitive_features)
+        X, classes, y01, codes, groups = _binary_data(self, X, y, sensitive_features,
+                                                      [np.float32, np.float64])
+        data, meta = _dataset(X, y01, codes, groups), None
         if strategy.requires_meta:
             data, meta, _ = data.split(1.0 - self.meta_fraction, self.meta_fraction, 0.0,
                                        seed=seed, standardize=False)
@@ -293,13 +348,3 @@ class FairClassifier(ClassifierMixin, BaseEstimator):
         n = len(X)
         rows = _dataset(X, np.zeros(n, np.int64), np.zeros(n, np.int64), ["all"])
         return predict_logits(self.model_, rows).cpu().double().numpy()
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Probabilities ``[n_samples, 2]`` of ``classes_[0]`` and ``classes_[1]``."""
-        p = expit(self.decision_function(X))  # float64: no ties where float32 would round
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        """``classes_[1]`` where the logit is positive, else ``classes_[0]``."""
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]
