@@ -26,6 +26,7 @@ from .._validation import (
 )
 from .._progress import progress as show_progress
 from ..metrics import FairnessAccumulator, FairnessReport
+from ..regularizers import Regularizer
 from ..weighting import ERM, Batch, WeightingStrategy
 
 OPTIMIZERS = ("sgd", "adam")
@@ -214,7 +215,8 @@ def _check_model(model: Any) -> None:
 
 
 def _check(model: Any, train: Any, meta: Any, test: Any, strategy: Any, epochs: int,
-           batch_size: int, optimizer: Any, lr: float, weight_decay: float, seed: int) -> None:
+           batch_size: int, optimizer: Any, lr: float, weight_decay: float, seed: int,
+           regularizer: Any = None) -> None:
     """Every argument of :func:`fit` but ``device``, before any work."""
     _check_model(model)
     _check_data("train", train)
@@ -228,6 +230,10 @@ def _check(model: Any, train: Any, meta: Any, test: Any, strategy: Any, epochs: 
         if isinstance(strategy, str):
             got = f"{strategy!r} (a name: pass an instance, e.g. fairlib.weighting.ERM())"
         raise TypeError(msg_expected("strategy", "a WeightingStrategy or None", got))
+    if regularizer is not None and not isinstance(regularizer, Regularizer):
+        raise TypeError(msg_expected(
+            "regularizer", "a Regularizer (e.g. fairlib.regularizers.FERMI()) or None",
+            _type_name(regularizer)))
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     if not callable(optimizer) and optimizer not in OPTIMIZERS:
@@ -297,6 +303,7 @@ def fit(
     train: Any,
     *,
     strategy: WeightingStrategy | None = None,
+    regularizer: Regularizer | None = None,
     meta: Any = None,
     test: Any = None,
     epochs: int = 10,
@@ -311,7 +318,8 @@ def fit(
     """Train ``model`` on ``train`` with per-sample weights from ``strategy``.
 
     Each step minimises ``mean(w_i * loss_i)`` with the binary cross-entropy ``loss_i``
-    and the weights ``w_i`` the strategy returns for the batch. After every epoch the
+    and the weights ``w_i`` the strategy returns for the batch, plus the regulariser's
+    penalty when one is given. After every epoch the
     model is evaluated on ``meta`` and ``test`` (if given) through
     :mod:`fairlib.metrics`, and the strategy's diagnostics are recorded.
 
@@ -324,6 +332,12 @@ def fit(
         evaluation data.
     strategy : WeightingStrategy, optional
         Default :class:`~fairlib.weighting.ERM`.
+    regularizer : Regularizer, optional
+        A loss term added to the weighted loss each step (e.g.
+        :class:`~fairlib.regularizers.FERMI`), with its own state updated after each
+        optimiser step; it composes with any ``strategy``. The history then has
+        ``train_penalty`` (the epoch's mean penalty) and the regulariser's diagnostics.
+        Without one, training is exactly as before.
     epochs, batch_size : int
         Passes over ``train`` and rows per step.
     optimizer : {"sgd", "adam"} or callable
@@ -351,13 +365,14 @@ def fit(
     ------
     TypeError
         Before any training, naming the argument: something other than a module for
-        ``model``, a dataset for ``train``/``meta``/``test`` or a strategy for
-        ``strategy``, a device that is not one.
+        ``model``, a dataset for ``train``/``meta``/``test``, a strategy for
+        ``strategy`` or a regulariser for ``regularizer``, a device that is not one.
     ValueError
         Before any training, naming the argument: a bad hyper-parameter (non-finite
         ``lr``, negative ``weight_decay``, non-integer ``seed``...) or strategy
-        parameter (:meth:`~fairlib.weighting.WeightingStrategy.check_params`), a device
-        this machine does not have, or a model that cannot take the rows of ``train``
+        parameter (:meth:`~fairlib.weighting.WeightingStrategy.check_params`) or
+        regulariser parameter (:meth:`~fairlib.regularizers.Regularizer.check_params`), a
+        device this machine does not have, or a model that cannot take the rows of ``train``
         or does not return one logit per row (tried on the first rows; both shapes named).
 
     Examples
@@ -370,23 +385,28 @@ def fit(
     ([1, 2], True)
     """
     _check(model, train, meta, test, strategy, epochs, batch_size, optimizer, lr, weight_decay,
-           seed)
+           seed, regularizer)
     device = resolve_device(device)
     strategy = strategy if strategy is not None else ERM()
     strategy.check_params()
+    if regularizer is not None:
+        regularizer.check_params()
     model.to(device)
     with _seeded_rng(seed, device):
         _check_model_fits(model, train, device)
         return _train(model, train, strategy, meta, test, epochs, batch_size, optimizer, lr,
-                      weight_decay, device, seed, progress)
+                      weight_decay, device, seed, progress, regularizer)
 
 
 def _train(model: nn.Module, train: Any, strategy: WeightingStrategy, meta: Any, test: Any,
            epochs: int, batch_size: int, optimizer: str | Callable, lr: float, weight_decay: float,
-           device: torch.device, seed: int, progress: bool) -> History:
+           device: torch.device, seed: int, progress: bool,
+           regularizer: Regularizer | None = None) -> History:
     """The loop of :func:`fit`, on checked arguments."""
     gen = torch.Generator().manual_seed(seed)
     strategy.setup(train, meta=meta, model=model, device=device, generator=gen)
+    if regularizer is not None:
+        regularizer.setup(train, model=model, device=device)
     sampler = strategy.sampler()
     opt = _optimizer(model, optimizer, lr, weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
@@ -395,24 +415,38 @@ def _train(model: nn.Module, train: Any, strategy: WeightingStrategy, meta: Any,
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
-        seen = 0
+        penalties = torch.zeros((), device=device)
+        seen = steps = 0
         for x, y, g, idx in _index_batches(train, batch_size, sampler, gen):
             batch = Batch(x.to(device), y.to(device), g.to(device), idx.to(device))
-            losses = loss_fn(model(batch.x), batch.y.float())
+            logits = model(batch.x)
+            losses = loss_fn(logits, batch.y.float())
             w = strategy.weights(batch, losses if strategy.needs_graph else losses.detach(), model)
             loss = (w.detach() * losses).mean()
+            if regularizer is not None:
+                penalty = regularizer.penalty(batch, logits)
+                loss = loss + penalty
+                penalties += penalty.detach()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             strategy.update(batch, losses.detach(), model)
+            if regularizer is not None:
+                regularizer.update(batch, logits.detach())
             total += losses.detach().sum()  # stays on the device: no sync per step
             seen += len(batch.y)
+            steps += 1
         strategy.on_epoch_end(epoch, model)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": float(total) / seen}
+        if regularizer is not None:
+            row["train_penalty"] = float(penalties) / steps
         for name, data in (("meta_", meta), ("test_", test)):
             if data is not None and len(data) > 0:
                 row.update(_summary(evaluate(model, data, device=device), name))
-        for key, value in strategy.diagnostics().items():
+        diagnostics = strategy.diagnostics()
+        if regularizer is not None:
+            diagnostics = {**diagnostics, **regularizer.diagnostics()}
+        for key, value in diagnostics.items():
             row[key] = value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
         history.rows.append(row)
         if hasattr(bar, "set_postfix"):
