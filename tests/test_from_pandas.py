@@ -283,3 +283,15 @@ def test_dataframe_with_text_points_to_from_pandas():
 def test_category_names_are_checked(categories, pattern):
     with pytest.raises(ValueError, match=re.escape(pattern)):
         _codes_dataset(sensitive={"g": torch.tensor([0, 0, 0, 0])}, categories=categories)
+
+
+def test_evaluate_names_the_report_groups_by_the_attribute():
+    import pandas as pd
+
+    from fairlib.datasets import FairDataset
+    from fairlib.train import MLP, evaluate
+
+    df = pd.DataFrame({"x": [0.1, 0.5, 0.9, 0.3] * 10, "race": ["a", "b"] * 20, "y": [0, 1, 1, 0] * 10})
+    data = FairDataset.from_pandas(df, label="y", sensitive="race")
+    report = evaluate(MLP(data.X.shape[1], seed=0), data, device="cpu")
+    assert report.by_group.index.name == "race" and list(report.by_group.index) == ["a", "b"]

@@ -160,7 +160,7 @@ def evaluate(model: nn.Module, data: Any, *, threshold: float = 0.5, batch_size:
     check_fraction("threshold", threshold, expected="a probability threshold in [0, 1]")
     logits = predict_logits(model, data, batch_size=batch_size, device=device)
     acc = FairnessAccumulator(num_groups=data.n_groups, group_names=list(data.group_categories),
-                              validate_args=False)
+                              name=str(getattr(data, "group_name", None) or "group"), validate_args=False)
     acc.update(data.y.to(logits.device), (torch.sigmoid(logits) >= threshold).long(),
                data.group.to(logits.device))
     return acc.compute()
