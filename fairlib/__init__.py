@@ -13,6 +13,7 @@ The core, in dependency order (each imports only those before it):
 - :mod:`fairlib.book`: the ``fairlib`` command (run, build, sweep, results);
 - :class:`fairlib.FairClassifier` (:mod:`fairlib.estimator`): ``fit`` and a strategy as a
   scikit-learn estimator (``Pipeline``, ``cross_val_score``, ``GridSearchCV``);
+- :mod:`fairlib.regularizers`: fairness penalties for ``fit(..., regularizer=...)`` (FERMI);
 - :mod:`fairlib.influence`: the Fair Infinitesimal Jackknife, which rows to *drop* instead of
   reweighting;
 - :mod:`fairlib.boosting`: gradient-boosted trees, LightGBM with reweighting weights and

@@ -10,7 +10,7 @@ from fairlib.book.profiles import PROFILES, ParameterError, load_profile
 from fairlib.book.sweep import notebook_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 DEMO = Path("demo.ipynb")
 
 

@@ -25,7 +25,7 @@ from fairlib.book.sweep import notebook_defaults
 from fairlib.experiments import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {p.stem: p for p in sorted((ROOT / "notebooks").glob("0*.ipynb"))}
+NOTEBOOKS = {p.stem: p for p in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))}
 STUDIES = [importlib.import_module(f"fairlib.studies.{m.name}") for m in pkgutil.iter_modules(fairlib.studies.__path__)]
 GRIDS = {module.CHAPTER: module for module in STUDIES if hasattr(module, "tuning_grid")}
 

@@ -9,6 +9,7 @@
 - :mod:`~fairlib.studies.causal_context_audit`: chapter 7, *Causal context*.
 - :mod:`~fairlib.studies.intersectional`: chapter 8, *Many groups*.
 - :mod:`~fairlib.studies.benchmark`: chapter 9, *Every method under one protocol*.
+- :mod:`~fairlib.studies.beyond`: chapter 10, *Beyond reweighting*.
 
 Chapters that compare methods build their tuning grid here (``tuning_grid``, taking the
 notebook's parameters by name; ``CHAPTER`` names the notebook), and register their own
