@@ -185,7 +185,8 @@ def build_book(
     force : bool
         Execute every chapter. By default a chapter whose code, cell layout, parameters,
         profile, fairlib source, Python and torch versions match the last successful build
-        (of either edition) is not executed again: its executed copy is reused with the
+        (the student edition reads the cache of the edition with solutions, and writes none,
+        since the cached copies hold the solutions) is not executed again: its executed copy is reused with the
         chapter's current Markdown (see :mod:`fairlib.book.cache`).
 
     Raises
@@ -210,7 +211,7 @@ def build_book(
     src = staging / "src"
     _stage_sources(book_dir, src)
 
-    caches = [out / "cache", book_dir / "_build" / "cache", book_dir / "_build_student" / "cache"]
+    caches = [out / "cache", book_dir / "_build" / "cache"]
     keys: dict[str, str | None] = {}
 
     def execute(item: tuple[str, Path]) -> Execution | NotebookError:
@@ -257,7 +258,9 @@ def build_book(
         )
     new_cache = staging / "cache"
     for (entry, source), result in zip(chapters, results, strict=True):
-        if keys.get(entry):  # before any student stripping: the cache holds full copies
+        # The cache holds full copies (solutions included): never inside a student edition,
+        # which reads the teacher's cache instead.
+        if keys.get(entry) and not student:
             cache.store(new_cache, src / f"{entry}.ipynb", source, keys[entry], seconds=result.seconds,
                         when=result.executed)
     if (src / "status.md").exists():
