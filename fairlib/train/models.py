@@ -1,4 +1,11 @@
-"""Small reference models: one logit per sample for binary classification."""
+"""Small reference models: one logit per sample for binary classification.
+
+Each model has ``split_final()``, the hook :class:`~fairlib.weighting.L2RW` and
+:class:`~fairlib.weighting.FORML` use for ``method="last_layer"``: it returns
+``(features, head)`` such that ``model(x) == head(features(x)).squeeze(-1)``, where
+``head`` is the final ``nn.Linear`` with one output, called by the model's forward. Any
+model with such a method can use the last-layer meta-gradients.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +57,23 @@ class LogisticRegression(nn.Module):
         """Logits ``[B]``."""
         return self.linear(x.flatten(1)).squeeze(-1)
 
+    def split_final(self) -> tuple[nn.Module, nn.Linear]:
+        """``(features, head)`` with ``model(x) == head(features(x)).squeeze(-1)``.
+
+        The features are the flattened input, so the head is the whole model.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from fairlib.train import LogisticRegression
+        >>> model = LogisticRegression(3, seed=0)
+        >>> features, head = model.split_final()
+        >>> x = torch.randn(4, 3)
+        >>> torch.equal(head(features(x)).squeeze(-1), model(x))
+        True
+        """
+        return nn.Flatten(), self.linear
+
 
 class MLP(nn.Module):
     """Multi-layer perceptron with ReLU hidden layers and one output logit.
@@ -97,6 +121,23 @@ class MLP(nn.Module):
         """Logits ``[B]``."""
         return self.net(x.flatten(1)).squeeze(-1)
 
+    def split_final(self) -> tuple[nn.Module, nn.Linear]:
+        """``(features, head)`` with ``model(x) == head(features(x)).squeeze(-1)``.
+
+        The features are the last hidden layer's activations (after its ReLU and dropout).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from fairlib.train import MLP
+        >>> model = MLP(4, hidden=(8,), seed=0)
+        >>> features, head = model.split_final()
+        >>> x = torch.randn(5, 4)
+        >>> features(x).shape, torch.equal(head(features(x)).squeeze(-1), model(x))
+        (torch.Size([5, 8]), True)
+        """
+        return nn.Sequential(nn.Flatten(), *self.net[:-1]), self.net[-1]
+
 
 class SmallCNN(nn.Module):
     """A small convolutional network for Colored Digits (``[B, 3, H, W]`` images).
@@ -137,3 +178,20 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B]``."""
         return self.head(self.features(x).flatten(1)).squeeze(-1)
+
+    def split_final(self) -> tuple[nn.Module, nn.Linear]:
+        """``(features, head)`` with ``model(x) == head(features(x)).squeeze(-1)``.
+
+        The features are the globally pooled channels of the second block.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from fairlib.train import SmallCNN
+        >>> model = SmallCNN(seed=0).eval()
+        >>> features, head = model.split_final()
+        >>> x = torch.randn(2, 3, 8, 8)
+        >>> features(x).shape, torch.equal(head(features(x)).squeeze(-1), model(x))
+        (torch.Size([2, 32]), True)
+        """
+        return nn.Sequential(self.features, nn.Flatten()), self.head

@@ -9,12 +9,17 @@ weights through one SGD lookahead step ``theta_hat = theta - alpha * grad sum_i 
   §1.3, §2.2). It needs samples that do not interact inside the model (no train-mode
   BatchNorm, no dropout).
 
+``method="last_layer"`` restricts the lookahead to the model's final linear layer and
+takes the closed form of :mod:`fairlib.weighting._last_layer` (an approximation, exact
+for logistic regression).
+
 Buffers are cloned for every functional call, so running statistics of BatchNorm are
 never changed by a lookahead.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +29,11 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .._validation import check_bool, check_choice, check_nonnegative, check_positive_int
+from . import _last_layer
 
 Params = dict[str, torch.Tensor]
-METHODS = ("auto", "double_backward", "per_example")
+METHODS = ("auto", "double_backward", "per_example")  # the exact meta-gradient paths
+APPROXIMATE = ("last_layer",)  # fairlib/weighting/_last_layer.py
 
 
 def check_meta_params(strategy: Any) -> None:
@@ -36,7 +43,7 @@ def check_meta_params(strategy: Any) -> None:
 
     check_positive_int("meta_batch_size", strategy.meta_batch_size, allow_none=True)
     check_choice("meta_objective", strategy.meta_objective, OBJECTIVES)
-    check_choice("method", strategy.method, METHODS)
+    check_choice("method", strategy.method, METHODS + APPROXIMATE)
     check_bool("stratified", strategy.stratified)
     check_nonnegative("gap_weight", strategy.gap_weight)
 
@@ -60,7 +67,32 @@ def setup_meta(strategy: Any, train: Any, meta: Any, model: nn.Module | None,
             "Expected a model without BatchNorm or dropout for `method='per_example'` (its samples "
             f"interact, so per-example gradients are not defined), but got {type(model).__name__}.")
     strategy.path_ = "per_example" if fast else "double_backward"
+    strategy._last_layer = None
+    if strategy.method == "last_layer":
+        strategy.path_ = "last_layer"
+        if model is not None:  # else: built on the first step, from the model it is given
+            _last_layer.check_split(model, train.X[:4].to(strategy.device_))
+            strategy._last_layer = _last_layer.LastLayer(model)
+            strategy._last_layer.attach()
     strategy.needs_graph = strategy.path_ == "double_backward"  # reuse the loop's forward pass
+
+
+def last_layer(strategy: Any, model: nn.Module) -> Any:
+    """The :class:`~fairlib.weighting._last_layer.LastLayer` of ``model`` for ``strategy``,
+    built once per model (a model not given to ``setup`` gets only the type checks of
+    ``split_final`` here: the logits check needs data and reads from the host)."""
+    layer = getattr(strategy, "_last_layer", None)
+    if layer is None or layer.model is not model:
+        layer = strategy._last_layer = _last_layer.LastLayer(model)
+    return layer
+
+
+def end_epoch(strategy: Any) -> None:
+    """Remove the last-layer hooks from the model: a trained model is left without them
+    (the next epoch's first step computes its features once and hooks them again)."""
+    layer = getattr(strategy, "_last_layer", None)
+    if layer is not None:
+        layer.detach()
 
 
 class MetaBatches:
@@ -108,8 +140,46 @@ def split_state(model: nn.Module) -> tuple[Params, Params]:
     return params, buffers
 
 
+class _Slots:
+    """Where each parameter and buffer of a model lives: ``(module, store, local name,
+    full name)``, full names as ``named_parameters``/``named_buffers`` give them (a tied
+    tensor under its first name). Built once per model and checked by identity on each
+    use, so a call does not walk the module tree as ``functional_call`` does each time."""
+
+    def __init__(self, model: nn.Module) -> None:
+        first: dict[int, str] = {}
+        for full, t in [*model.named_parameters(), *model.named_buffers()]:
+            first.setdefault(id(t), full)
+        self.slots = [(mod, store, local, first[id(t)], t)
+                      for _, mod in model.named_modules(remove_duplicate=False)
+                      for store in (mod._parameters, mod._buffers)
+                      for local, t in store.items() if t is not None and id(t) in first]
+        self.names = frozenset(first.values())
+
+    def valid(self) -> bool:
+        return all(store.get(local) is t for _, store, local, _, t in self.slots)
+
+
+_SLOTS: weakref.WeakKeyDictionary[nn.Module, _Slots] = weakref.WeakKeyDictionary()
+
+
 def _logits(model: nn.Module, params: Params, buffers: Params, x: torch.Tensor) -> torch.Tensor:
-    return functional_call(model, (params, {k: v.clone() for k, v in buffers.items()}), (x,))
+    """``model(x)`` with ``params`` and clones of ``buffers`` in place of its own: what
+    ``functional_call(model, (params, cloned buffers), (x,))`` computes, the same
+    operations, without its per-call set-up."""
+    slots = _SLOTS.get(model)
+    if slots is None or not slots.valid():
+        slots = _SLOTS[model] = _Slots(model)
+    if params.keys() | buffers.keys() != slots.names:  # other names: the general path
+        return functional_call(model, (params, {k: v.clone() for k, v in buffers.items()}), (x,))
+    clones = {k: v.clone() for k, v in buffers.items()}
+    try:
+        for _, store, local, full, _ in slots.slots:
+            store[local] = params[full] if full in params else clones[full]
+        return model(x)
+    finally:
+        for _, store, local, _, t in slots.slots:
+            store[local] = t
 
 
 def _bce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -141,7 +211,8 @@ def lookahead_weight_grad(
         losses = _bce(_logits(model, params, buffers, x), y)
     inner = (step_weights(w) * losses).sum()
     grads = torch.autograd.grad(inner, list(params.values()), create_graph=True, retain_graph=reuse)
-    ahead = {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
+    # a step of 1.0 (L2RW's) multiplies exactly: skipping that product changes no bit
+    ahead = {k: p - g if lr == 1.0 else p - lr * g for (k, p), g in zip(params.items(), grads)}
     mx, my, mg = meta
     outer = objective(_logits(model, ahead, buffers, mx), my, mg)
     (dw,) = torch.autograd.grad(outer, w, retain_graph=reuse)

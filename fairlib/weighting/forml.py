@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_finite_positive, check_number, msg_expected
+from . import _last_layer
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
 from .condense import select_top_weight
@@ -60,10 +61,14 @@ class FORML(WeightingStrategy):
         It only decides how held-out rows are drawn, not which cells a weight or the
         meta-objective uses (those are fixed by ``meta_objective``), so it stays a switch
         rather than a ``groups=`` choice.
-    method : {"auto", "double_backward", "per_example"}
+    method : {"auto", "double_backward", "per_example", "last_layer"}
         Double backward, or the exact closed form with per-example gradients (for
         models without BatchNorm or dropout). ``"auto"`` takes double backward, which
-        reuses the training loop's forward pass and measured faster.
+        reuses the training loop's forward pass and measured faster. ``"last_layer"``:
+        the lookahead moves only the final linear layer and the closed form is computed
+        from its inputs and output errors (no second backward pass; close to ERM's
+        cost; exact for logistic regression, an approximation otherwise). It needs a
+        model with ``split_final()``, as the models of :mod:`fairlib.train` have.
     gap_weight : float, default 1.0
         Weight of the gap term of ``"eo_gap"``/``"dp_gap"``.
 
@@ -153,12 +158,18 @@ class FORML(WeightingStrategy):
         if self.path_ == "double_backward":
             return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
                                             self.objective_, self.lookahead_lr, losses)
-        g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
-        wbar = self._scale(w)
-        flat = torch.cat([p.flatten() for p in params.values()])
-        ahead = la.unflatten(flat - self.lookahead_lr * (wbar @ g), params)
-        m = la.meta_param_grad(model, ahead, buffers, meta, self.objective_)
-        big_g = -self.lookahead_lr * (g @ m)  # G_i of methods.md §1.3
+        if self.path_ == "last_layer":
+            wbar = self._scale(w)
+            big_g = _last_layer.forml_big_g(la.last_layer(self, model), batch.x, batch.y, wbar,
+                                            meta, self.meta_objective, self.objective_,
+                                            self.lookahead_lr)
+        else:
+            g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
+            wbar = self._scale(w)
+            flat = torch.cat([p.flatten() for p in params.values()])
+            ahead = la.unflatten(flat - self.lookahead_lr * (wbar @ g), params)
+            m = la.meta_param_grad(model, ahead, buffers, meta, self.objective_)
+            big_g = -self.lookahead_lr * (g @ m)  # G_i of methods.md §1.3
         if self.normalize == "batch":
             total = w.sum()
             safe = torch.where(total > 0, total, 1.0)
@@ -179,8 +190,10 @@ class FORML(WeightingStrategy):
         return torch.where(new.sum() > 0, step, torch.ones_like(step))
 
     def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
-        """Keep a copy of the weights for trajectory plots."""
+        """Keep a copy of the weights for trajectory plots (and leave the model without the
+        hooks of ``method="last_layer"``)."""
         self.history_.append(self.weights_.detach().clone())
+        la.end_epoch(self)
 
     def diagnostics(self) -> dict[str, torch.Tensor]:
         """Mean weight per group, and the share of samples at weight 0."""

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import _last_layer
 from . import _lookahead as la
 from .base import Batch, WeightingStrategy
 
@@ -30,11 +31,15 @@ class L2RW(WeightingStrategy):
     meta_objective : str, default "mean"
         ``"mean"`` cross-entropy as in the paper, or any objective of
         :func:`fairlib.weighting.meta_objectives.meta_loss`.
-    method : {"auto", "double_backward", "per_example"}
+    method : {"auto", "double_backward", "per_example", "last_layer"}
         Double backward through ``torch.func.functional_call``, or the exact identity
         ``-dL/deps_i = alpha <grad l_i, grad L_meta>`` with per-example gradients
         (exact for models without BatchNorm or dropout). ``"auto"`` takes double
         backward, which reuses the training loop's forward pass and measured faster.
+        ``"last_layer"`` takes the identity over the final linear layer only, in closed
+        form from its inputs and the output errors (no second backward pass; close to
+        ERM's cost; exact for logistic regression, an approximation otherwise). It needs
+        a model with ``split_final()``, as the models of :mod:`fairlib.train` have.
     stratified : bool, default True
         Draw held-out batches stratified by the (group, label) cells of the held-out set.
         It only decides how held-out rows are drawn, not which cells a weight or the
@@ -83,6 +88,9 @@ class L2RW(WeightingStrategy):
         ``losses``: the loop's attached batch losses, reused by the double-backward path.
         """
         meta = self.meta_batches_.draw(len(batch.y))
+        if self.path_ == "last_layer":
+            return _last_layer.l2rw_scores(la.last_layer(self, model), batch.x, batch.y, meta,
+                                             self.meta_objective, self.objective_)
         if self.path_ == "per_example":
             g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
             m = la.meta_param_grad(model, params, buffers, meta, self.objective_)
@@ -99,6 +107,10 @@ class L2RW(WeightingStrategy):
         w = torch.where(total > 0, w / torch.where(total > 0, total, 1.0), w) * len(w)
         self.last_weights_ = w.detach()
         return w.detach()
+
+    def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
+        """Leave the model without the hooks of ``method="last_layer"``."""
+        la.end_epoch(self)
 
     def diagnostics(self) -> dict[str, torch.Tensor]:
         """Mean step weight and the share of zero weights in the last batch."""
