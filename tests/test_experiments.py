@@ -24,6 +24,7 @@ from fairlib.experiments import (  # noqa: E402
     register_dataset,
     run_study,
     select,
+    train_run,
     summarize,
 )
 from fairlib.experiments import backends, registry  # noqa: E402
@@ -265,6 +266,24 @@ def test_select_picks_on_meta_with_equal_budget_and_constraint():
     assert sel.table.loc["FORML", "constraint_met"] and not sel.table.loc["ERM", "constraint_met"]
     with pytest.raises(ValueError, match="`record` to be a record with dataset"):
         sel.specs([10, 11])  # these hand-made rows are not records of runs
+
+
+def test_select_at_matched_accuracy_bounds_from_below():
+    # the lower-gap FORML configuration has the lower balanced accuracy (0.70 + seed effect)
+    frame = _tuning_frame()
+    frame["test_equal_opportunity_difference"] = frame["meta_equal_opportunity_difference"]
+    sel = select(frame, metric="equal_opportunity_difference", maximize=False,
+                 constraint={"balanced_accuracy": {"min": 0.74}}, budget=2)
+    assert sel.table.loc["FORML", "config"] == '{"train.lr": 1.0}' and sel.table["constraint_met"].all()
+    with pytest.warns(UserWarning, match="no configuration of 'FORML' meets"):
+        sel = select(frame, metric="equal_opportunity_difference", maximize=False,
+                     constraint={"balanced_accuracy": {"min": 0.80}})
+    assert sel.table.loc["FORML", "config"] == '{"train.lr": 1.0}'  # the closest to the floor
+    both = select(frame, constraint={"balanced_accuracy": {"min": 0.70, "max": 0.73}})
+    assert both.table.loc["ERM", "config"] == '{"train.lr": 0.01}'
+    for bad in ({"min": 1, "max": 0}, {"low": 0.5}, {}, "high", float("nan")):
+        with pytest.raises(ValueError, match="`constraint\\['balanced_accuracy'\\]` to be a number"):
+            select(frame, constraint={"balanced_accuracy": bad})
 
 
 def test_select_flags_unequal_budget():
@@ -533,3 +552,45 @@ def test_a_bad_method_parameter_value_is_refused_before_any_run():
         run_study([spec], backend="serial", progress=False)
     record = execute(spec)  # a single run fails fast, before JTT's first stage trains
     assert record["status"] == "failed" and "`up_weight`" in record["error"] and record["seconds"] < 5
+
+
+def test_fermi_runs_through_the_engine_as_erm_plus_its_penalty_and_refuses_trees_and_bad_params():
+    from fairlib.regularizers import FERMI
+    from fairlib.train import fit
+
+    spec = RunSpec("synthetic", "logistic", "FERMI", seed=3, dataset_params={"n": 600},
+                   method_params={"target": "dp", "lam": 20.0}, train=TRAIN)
+    run = train_run(spec)
+    assert run.history.frame["train_penalty"].notna().all()  # the penalty was in the loss
+    # the same run by hand: ERM strategy, FERMI regulariser, the spec's settings
+    import torch
+
+    train, meta, _ = registry.get_dataset("synthetic")(seed=3, n=600)
+    torch.manual_seed(3)
+    model = registry.get_model("logistic")(train, seed=3)
+    fit(model, train, regularizer=FERMI("dp", lam=20.0), meta=meta, seed=3, progress=False,
+        **{**spec.train_settings, "device": torch.device("cpu")})
+    for a, b in zip(model.parameters(), run.model.parameters()):
+        assert torch.equal(a, b)
+    erm = execute(spec.replace(method="ERM", method_params={}))
+    fermi = execute(spec)
+    assert fermi["test_demographic_parity_difference"] != erm["test_demographic_parity_difference"]
+    with pytest.raises(ValueError, match="`method_params` to be parameters of FERMI.*`lam`"):
+        run_study([spec.replace(method_params={"lam": -1.0})], backend="serial", progress=False)
+    trees = execute(spec.replace(model="lightgbm", train={})) if _has("lightgbm") else None
+    if trees is not None:
+        assert trees["status"] == "failed" and "trees take no loss penalty" in trees["error"]
+
+
+def test_register_method_checks_its_regularizer_arguments():
+    with pytest.raises(ValueError, match="`regularizer` to be a regulariser factory"):
+        registry.register_method("x_doc", registry.get_method("ERM").factory, regularizer_params=("lam",))
+    with pytest.raises(TypeError, match="`regularizer_params` to be a list of parameter names"):
+        registry.register_method("x_doc", registry.get_method("ERM").factory, regularizer=object,
+                                 regularizer_params="lam")
+
+
+def _has(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

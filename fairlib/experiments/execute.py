@@ -8,6 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from .._validation import MSG_TYPE
 from .registry import get_dataset, get_method, get_metric, get_model
 from .spec import RunSpec
 from .store import STATUS_FAILED, STATUS_OK
@@ -115,20 +116,21 @@ def train_run(spec: RunSpec, *, splits: Any = None, track_test: bool = False,
     train, meta, test = splits
     make_model = lambda: get_model(spec.model)(train, seed=spec.seed, **dict(spec.model_params))  # noqa: E731
     entry = get_method(spec.method)
-    method_params = dict(spec.method_params)
-    stage = {k: method_params.pop(k) for k in entry.stage_params if k in method_params}
-    strategy = entry.factory(**method_params)
-    if hasattr(strategy, "check_params"):  # before a prepare stage trains anything (JTT's stage 1)
-        strategy.check_params()
+    # checked here, before a prepare stage trains anything (JTT's stage 1)
+    strategy, regularizer, stage = entry.build(dict(spec.method_params))
     fit_kwargs = {**settings, "device": device, "seed": spec.seed, "progress": progress}
     if entry.prepare is not None:
         entry.prepare(strategy, make_model, train, dict(fit_kwargs), **stage)
     model = make_model()
     if hasattr(model, "as_module"):  # gradient-boosted trees (fairlib.boosting): no epochs, no torch
+        if regularizer is not None:
+            raise ValueError(MSG_TYPE.format(name="method", expected=f"a method without a regulariser for "
+                                             f"{spec.model!r} (trees take no loss penalty)",
+                                             got=repr(spec.method)))
         model, history = _fit_trees(model, train, strategy)
     else:
         history = fit(model, train, strategy=strategy, meta=meta, test=test if track_test else None,
-                      **fit_kwargs)
+                      regularizer=regularizer, **fit_kwargs)
     return TrainedRun(spec, model, strategy, history, train, meta, test)
 
 

@@ -132,13 +132,37 @@ class Selection:
         return out
 
 
+def _bounds(constraint: Mapping[str, Any] | None) -> dict[str, tuple[float, float]]:
+    """``{metric: (low, high)}`` from ``{metric: high}`` or ``{metric: {"min": low, "max": high}}``."""
+    if constraint is None:
+        return {}
+    if not isinstance(constraint, Mapping):
+        raise TypeError(MSG_TYPE.format(name="constraint", expected="a dict {metric: level} or None",
+                                        got=type(constraint).__name__))
+    out = {}
+    for metric, bound in constraint.items():
+        if isinstance(bound, Mapping):
+            extra = set(bound) - {"min", "max"}
+            low, high = bound.get("min", -math.inf), bound.get("max", math.inf)
+        else:
+            extra, low, high = set(), -math.inf, bound
+        ok = not extra and all(isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+                               for v in (low, high)) and low <= high
+        if not ok or (isinstance(bound, Mapping) and not bound):
+            raise ValueError(MSG_TYPE.format(
+                name=f"constraint[{metric!r}]", expected='a number (the most allowed) or {"min": low, '
+                '"max": high} with low <= high', got=repr(bound)))
+        out[str(metric)] = (float(low), float(high))
+    return out
+
+
 def select(
     results: pd.DataFrame,
     *,
     metric: str = "balanced_accuracy",
     on: str = "meta",
     report: str = "test",
-    constraint: Mapping[str, float] | None = None,
+    constraint: Mapping[str, Any] | None = None,
     maximize: bool = True,
     budget: int | None = None,
     by: str = "method",
@@ -160,7 +184,9 @@ def select(
         The split the choice is made on, and the split whose mean is reported.
     constraint : mapping, optional
         ``{metric: level}``: only configurations whose mean ``on``-split metric is at
-        most ``level`` qualify (e.g. ``{"equal_opportunity_difference": 0.05}``). When
+        most ``level`` qualify (e.g. ``{"equal_opportunity_difference": 0.05}``); a
+        bound from below, or both, is written ``{metric: {"min": low, "max": high}}``
+        (e.g. ``{"accuracy": {"min": 0.80}}``: a comparison at matched accuracy). When
         none qualifies, the one closest to qualifying is taken, with a warning and
         ``constraint_met=False``.
     maximize : bool
@@ -185,7 +211,7 @@ def select(
     (['{"method.lr": 0.2}', '{"method.lr": 1.0}'], [0.78, 0.605])
     """
     score = f"{on}_{metric}"
-    limits = dict(constraint or {})
+    limits = _bounds(constraint)
     needed = [by, "seed", score, f"{report}_{metric}", *(f"{on}_{m}" for m in limits)]
     results = _ok(_check_frame(results, needed))
     if budget is not None and (not isinstance(budget, int) or budget < 1):
@@ -201,17 +227,19 @@ def select(
         warnings.warn(f"select: unequal tuning budget, configurations per method: {sizes.to_dict()}.",
                       UserWarning, stacklevel=2)
     for method, runs in frame.groupby(by, sort=False):
-        means = runs.groupby("config", sort=False)[[score, f"{report}_{metric}",
-                                                   *(f"{on}_{m}" for m in limits)]].mean()
+        means = runs.groupby("config", sort=False)[list(dict.fromkeys(
+            [score, f"{report}_{metric}", *(f"{on}_{m}" for m in limits)]))].mean()
         seeds = runs.groupby("config", sort=False)["seed"].nunique()
-        excess = sum((means[f"{on}_{m}"] - level).clip(lower=0) for m, level in limits.items())
+        excess = sum((means[f"{on}_{m}"] - high).clip(lower=0) + (low - means[f"{on}_{m}"]).clip(lower=0)
+                     for m, (low, high) in limits.items())
         ok = excess <= 0 if limits else pd.Series(True, index=means.index)
         if ok.any():
             pool = means[ok]
             best = pool[score].idxmax() if maximize else pool[score].idxmin()
         else:
             best = excess.idxmin()
-            warnings.warn(f"select: no configuration of {method!r} meets {limits}; taking the closest.",
+            warnings.warn(f"select: no configuration of {method!r} meets {dict(constraint or {})}; "
+                          "taking the closest.",
                           UserWarning, stacklevel=2)
         rows.append({by: method, "config": best, "choice": _choice(runs, best, columns), "n_configs": len(means), "n_seeds": int(seeds[best]),
                      score: float(means.loc[best, score]), "constraint_met": bool(ok[best]),

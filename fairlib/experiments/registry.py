@@ -9,7 +9,10 @@ functions (as decorators or calls); a name registered twice raises unless ``repl
   with the weights of a static method; ``"fairgbm"``, method ERM), fitted in one go;
 - method factory: ``factory(**params) -> WeightingStrategy``; an optional ``prepare``
   hook ``prepare(strategy, make_model, train, fit_kwargs, **stage_params)`` runs before
-  training (JTT's first stage), taking the method parameters listed in ``stage_params``.
+  training (JTT's first stage), taking the method parameters listed in ``stage_params``;
+  an optional ``regularizer`` factory (e.g. :class:`~fairlib.regularizers.FERMI`) builds
+  the penalty :func:`~fairlib.train.fit` adds to the loss, taking the method parameters
+  listed in ``regularizer_params`` (method ``"FERMI"`` is ERM with FERMI's penalty);
 
 The process and Ray backends rebuild objects from names inside the workers, so a factory
 registered by the user must live in an importable module (not in a notebook cell) for
@@ -20,7 +23,7 @@ before running. The serial backend has no such restriction.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +35,27 @@ ModelFactory = Callable[..., Any]
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """A method's factory, and the optional stage run before training."""
+    """A method's strategy factory, the optional stage run before training and the
+    optional regulariser added to the loss."""
 
     factory: Callable[..., Any]
     prepare: Callable[..., Any] | None = None
     stage_params: tuple[str, ...] = ()
+    regularizer: Callable[..., Any] | None = None
+    regularizer_params: tuple[str, ...] = ()
+
+    def build(self, params: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+        """``(strategy, regularizer or None, stage params)`` from a spec's method parameters,
+        each checked (``check_params``) before anything trains."""
+        params = dict(params)
+        stage = {k: params.pop(k) for k in self.stage_params if k in params}
+        reg_params = {k: params.pop(k) for k in self.regularizer_params if k in params}
+        strategy = self.factory(**params)
+        regularizer = self.regularizer(**reg_params) if self.regularizer is not None else None
+        for obj in (strategy, regularizer):
+            if hasattr(obj, "check_params"):
+                obj.check_params()
+        return strategy, regularizer, stage
 
 
 _DATASETS: dict[str, DatasetFactory] = {}
@@ -83,12 +102,39 @@ def register_model(name: str, factory: ModelFactory | None = None, *, replace: b
 
 def register_method(name: str, factory: Callable[..., Any] | None = None, *,
                     prepare: Callable[..., Any] | None = None, stage_params: Sequence[str] = (),
-                    replace: bool = False) -> Any:
-    """Register ``factory(**params) -> WeightingStrategy`` under ``name``."""
+                    regularizer: Callable[..., Any] | None = None,
+                    regularizer_params: Sequence[str] = (), replace: bool = False) -> Any:
+    """Register ``factory(**params) -> WeightingStrategy`` under ``name``.
+
+    ``regularizer(**params)`` (a :class:`~fairlib.regularizers.Regularizer` class or
+    factory) adds its penalty to the loss; the method parameters named in
+    ``regularizer_params`` go to it, the rest to ``factory``.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, execute, register_method
+    >>> from fairlib.regularizers import FERMI
+    >>> from fairlib.weighting import Reweighing
+    >>> _ = register_method("Reweighing+FERMI_doc_example", Reweighing, regularizer=FERMI,
+    ...                     regularizer_params=("target", "lam"), replace=True)
+    >>> spec = RunSpec("synthetic", "logistic", "Reweighing+FERMI_doc_example", dataset_params={"n": 300},
+    ...                method_params={"lam": 2.0}, train={"epochs": 1, "device": "cpu"})
+    >>> execute(spec)["status"]
+    'ok'
+    """
     if factory is None:
         return lambda f: register_method(name, f, prepare=prepare, stage_params=stage_params,
+                                         regularizer=regularizer, regularizer_params=regularizer_params,
                                          replace=replace) or f
-    _register(_METHODS, "method", name, MethodEntry(factory, prepare, tuple(stage_params)), replace)
+    for kind, names in (("stage_params", stage_params), ("regularizer_params", regularizer_params)):
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise TypeError(MSG_TYPE.format(name=kind, expected="a list of parameter names",
+                                            got=repr(names)))
+    if regularizer_params and regularizer is None:
+        raise ValueError(MSG_TYPE.format(name="regularizer", expected="a regulariser factory when "
+                                         "regularizer_params are given", got="None"))
+    entry = MethodEntry(factory, prepare, tuple(stage_params), regularizer, tuple(regularizer_params))
+    _register(_METHODS, "method", name, entry, replace)
     return factory
 
 
@@ -262,6 +308,13 @@ def _strategy(cls_name: str) -> Callable[..., Any]:
     return factory
 
 
+def _fermi(**params: Any) -> Any:
+    """:class:`~fairlib.regularizers.FERMI` (imported when a run uses it)."""
+    from ..regularizers import FERMI
+
+    return FERMI(**params)
+
+
 def _jtt_stage1(strategy: Any, make_model: Callable[[], Any], train: Any, fit_kwargs: dict[str, Any],
                 *, stage1_epochs: int = 1) -> None:
     """JTT's first stage: ERM for ``stage1_epochs`` epochs, then its error set."""
@@ -292,4 +345,5 @@ for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", 
               "KLDRO", "FEBS", "FIS", "L2RW", "FORML", "LossShaping"):
     register_method(_name, _strategy(_name))
 register_method("JTT", _strategy("JTT"), prepare=_jtt_stage1, stage_params=("stage1_epochs",))
+register_method("FERMI", _strategy("ERM"), regularizer=_fermi, regularizer_params=("target", "lam", "lr_w"))
 register_method("Cooldown", _cooldown)

@@ -19,6 +19,12 @@ from .spec import RunSpec
 from .store import ResultStore
 
 
+def _method_callables(spec: RunSpec) -> list[Any]:
+    """The method's strategy factory, prepare stage and regulariser (those it has)."""
+    entry = get_method(spec.method)
+    return [f for f in (entry.factory, entry.prepare, entry.regularizer) if f is not None]
+
+
 def _check_importable(specs: list[RunSpec], backend: str) -> None:
     """Workers rebuild factories by import: one defined in ``__main__`` (a notebook) is missing there."""
     if backend == "serial":
@@ -26,7 +32,7 @@ def _check_importable(specs: list[RunSpec], backend: str) -> None:
     for spec in specs:
         for kind, name, factory in (("dataset", spec.dataset, get_dataset(spec.dataset)),
                                     ("model", spec.model, get_model(spec.model)),
-                                    ("method", spec.method, get_method(spec.method).factory),
+                                    *(("method", spec.method, f) for f in _method_callables(spec)),
                                     *(("metric", m, get_metric(m)) for m in spec.metrics)):
             if getattr(factory, "__module__", None) == "__main__":
                 raise ValueError(MSG_TYPE.format(
@@ -40,7 +46,7 @@ def _registering_modules(specs: list[RunSpec]) -> tuple[str, ...]:
     ``fairlib.studies`` module that registers its data set): workers import them first."""
     modules = set()
     for spec in specs:
-        factories = [get_dataset(spec.dataset), get_model(spec.model), get_method(spec.method).factory,
+        factories = [get_dataset(spec.dataset), get_model(spec.model), *_method_callables(spec),
                      *(get_metric(m) for m in spec.metrics)]
         for factory in factories:
             module = getattr(factory, "__module__", None) or ""
@@ -74,13 +80,14 @@ def _check_specs(specs: Iterable[RunSpec]) -> list[RunSpec]:
 
 def _check_method_params(spec: RunSpec, entry: Any) -> None:
     """Construct the strategy once here, so a misspelt hyper-parameter fails before any run."""
-    params = {k: v for k, v in spec.method_params if k not in entry.stage_params}
+    params = dict(spec.method_params)
     try:
-        strategy = entry.factory(**params)
-        if hasattr(strategy, "check_params"):
-            strategy.check_params()
+        entry.build(params)
     except (TypeError, ValueError) as err:
-        raise ValueError(MSG_TYPE.format(name="method_params", expected=f"parameters of {spec.method}",
+        expected = f"parameters of {spec.method}"
+        if entry.regularizer_params:
+            expected += f" (its regulariser takes {', '.join(entry.regularizer_params)})"
+        raise ValueError(MSG_TYPE.format(name="method_params", expected=expected,
                                          got=f"{params!r} ({err})")) from None
 
 

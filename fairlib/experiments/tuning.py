@@ -69,7 +69,7 @@ def tune_and_run(
     seeds: Sequence[int],
     metric: str = "worst_group_accuracy",
     maximize: bool = True,
-    constraint: Mapping[str, float] | None = None,
+    constraint: Mapping[str, Any] | None = None,
     backend: str = "process",
     workers: int | None = None,
     store: str | os.PathLike[str] | None = None,

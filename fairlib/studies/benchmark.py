@@ -18,7 +18,7 @@ CHAPTER = "09_benchmark"
 TABULAR_SPLIT = (0.6, 0.2, 0.2)
 #: The methods in the order the chapter lists them (ERM first, the baseline).
 METHODS = ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", "Cooldown", "GroupDRO", "JTT",
-           "FairBatch", "KLDRO", "LossShaping", "FEBS", "FIS", "L2RW", "FORML")
+           "FairBatch", "KLDRO", "LossShaping", "FEBS", "FIS", "L2RW", "FORML", "FERMI")
 
 
 def _grids(weight_decays: Sequence[float], epochs: int) -> dict[str, list[tuple[float, dict[str, Any]]]]:
@@ -37,12 +37,13 @@ def _grids(weight_decays: Sequence[float], epochs: int) -> dict[str, list[tuple[
         "FIS": [(knob, {"c": c}) for c in (0.25, 0.75)],
         "L2RW": [(knob, {"meta_objective": o}) for o in ("mean", "eo_gap")],
         "FORML": [(knob, {"meta_objective": "eo_gap", "meta_lr": m}) for m in (3.0, 10.0)],
+        "FERMI": [(knob, {"target": "eo", "lam": lam}) for lam in (1.0, 10.0)],
     }
 
 
 def tuning_grid(*, tabular_rows: int, tabular_epochs: int, compas_epochs: int, digits_epochs: int, hidden: int,
                 strength: float, weight_decays: Sequence[float], device: str = "cpu") -> list[Any]:
-    """The benchmark's configurations: 14 methods on Adult, COMPAS, census-income KDD (sex)
+    """The benchmark's configurations: 15 methods on Adult, COMPAS, census-income KDD (sex)
     and Colored Digits, each method with ``len(weight_decays)`` configurations (2 in the
     chapter's profiles) per data set.
 
@@ -57,7 +58,7 @@ def tuning_grid(*, tabular_rows: int, tabular_epochs: int, compas_epochs: int, d
     >>> specs = tuning_grid(tabular_rows=2000, tabular_epochs=1, compas_epochs=1, digits_epochs=1,
     ...                     hidden=8, strength=0.9, weight_decays=[1e-4, 1e-3])
     >>> len(specs), set(Counter((s.dataset, s.method) for s in specs).values())
-    (112, {2})
+    (120, {2})
     """
     from ..experiments import RunSpec
 

@@ -39,14 +39,20 @@ from .._validation import check_nonnegative, check_positive_int, msg_expected
 from ..experiments import register_method, register_metric
 from ..weighting import ERM, Batch, Reweighing, WeightingStrategy
 
-__all__ = ["CHAPTER", "FAIRGBM_CONSTRAINT", "InfluenceDrop", "LOGISTIC", "METHODS", "TREES",
-           "direction_words", "drop_audit", "influence_check", "interval_rows", "tuning_grid"]
+__all__ = ["CHAPTER", "FAIRGBM_CONSTRAINT", "InfluenceDrop", "KNOBS", "LOGISTIC", "METHODS", "TREES",
+           "direction_words", "drop_audit", "influence_check", "interval_rows", "select_at_accuracy",
+           "tuning_grid"]
 
 CHAPTER = "10_beyond_reweighting"
 #: Train / meta / test fractions of both data sets.
 SPLIT = (0.6, 0.2, 0.2)
 #: Logistic-regression methods and tree methods, in the order the chapter lists them.
-LOGISTIC = ("ERM", "Reweighing", "FairIJDrop")
+LOGISTIC = ("ERM", "Reweighing", "GroupDRO", "FORML", "FairIJDrop", "FERMI", "LossShaping")
+#: The knob and its two values of the logistic methods tuned like chapter 9's (at the first
+#: weight decay); FERMI targets equal opportunity, FORML's meta-objective is the EO gap.
+KNOBS = {"GroupDRO": ("eta_q", (0.01, 0.1)), "FORML": ("meta_lr", (3.0, 10.0)),
+         "FERMI": ("lam", (1.0, 10.0)), "LossShaping": ("r", (0.5, 2.0))}
+FIXED = {"FORML": {"meta_objective": "eo_gap"}, "FERMI": {"target": "eo"}}
 TREES = ("LightGBM", "LightGBM + Reweighing", "FairGBM")
 METHODS = LOGISTIC + TREES
 #: FairGBM's constraint: equal group-wise false negative rates, i.e. equal opportunity.
@@ -214,11 +220,12 @@ def tuning_grid(*, adult_rows: int, adult_epochs: int, compas_epochs: int,
                 weight_decays: Sequence[float], fractions: Sequence[float],
                 tree_counts: Sequence[int], multiplier_lrs: Sequence[float],
                 device: str = "cpu") -> list[Any]:
-    """The chapter's configurations: six methods on Adult and COMPAS (sex), each with
-    ``len(weight_decays)`` configurations per data set (2 in the chapter's profiles).
+    """The chapter's configurations: ten methods on Adult and COMPAS (sex), each with two
+    configurations per data set.
 
     - ERM and Reweighing train a logistic regression (Adam, batch 128, learning rate 0.01)
-      with each weight decay;
+      with each weight decay; GroupDRO, FORML, FERMI and LossShaping try the two values of
+      their knob in :data:`KNOBS` at the first weight decay;
     - FairIJDrop drops each share in ``fractions`` at the first weight decay, its converged
       model penalised alike (``l2`` = that weight decay);
     - LightGBM, plain and on Reweighing's weights, grows each number of trees in
@@ -237,16 +244,16 @@ def tuning_grid(*, adult_rows: int, adult_epochs: int, compas_epochs: int,
     ...                     weight_decays=[1e-4, 1e-3], fractions=[0.02, 0.05],
     ...                     tree_counts=[100, 300], multiplier_lrs=[0.1, 1.0])
     >>> len(specs), set(Counter((s.dataset, s.method) for s in specs).values())
-    (24, {2})
+    (40, {2})
     """
     from ..experiments import RunSpec
 
     sizes = {len(weight_decays), len(fractions), len(tree_counts), len(multiplier_lrs)}
-    if len(sizes) != 1:
+    if sizes != {2}:
         raise ValueError(msg_expected(
-            "weight_decays", "as many values as `fractions`, `tree_counts` and `multiplier_lrs` "
-            "(an equal tuning budget)", f"lengths {len(weight_decays)}, {len(fractions)}, "
-            f"{len(tree_counts)} and {len(multiplier_lrs)}"))
+            "weight_decays", "2 values, as `fractions`, `tree_counts` and `multiplier_lrs` (the "
+            "methods with a knob of their own try 2: an equal tuning budget)",
+            f"lengths {len(weight_decays)}, {len(fractions)}, {len(tree_counts)} and {len(multiplier_lrs)}"))
     for n in tree_counts:
         check_positive_int("tree_counts", n)
     wd0 = weight_decays[0]
@@ -259,6 +266,9 @@ def tuning_grid(*, adult_rows: int, adult_epochs: int, compas_epochs: int,
         train = {**TRAIN, "epochs": epochs, "device": device}
         specs += [RunSpec(model="logistic", method=m, train={**train, "weight_decay": w}, **data)
                   for m in LOGISTIC[:2] for w in weight_decays]
+        specs += [RunSpec(model="logistic", method=m, train={**train, "weight_decay": wd0},
+                          method_params={**FIXED.get(m, {}), knob: v}, **data)
+                  for m, (knob, values) in KNOBS.items() for v in values]
         specs += [RunSpec(model="logistic", method="FairIJDrop",
                           train={**train, "weight_decay": wd0},
                           method_params={"fraction": f, "l2": wd0}, metrics=["ij_drop"], **data)
@@ -367,3 +377,58 @@ def direction_words(paired: pd.DataFrame, *, names: dict[str, str]) -> dict[str,
                 else "does not detectably change")
         out[f"{key(data)}_{key(method)}_{key(names.get(metric, metric))}_dir"] = word
     return out
+
+
+
+def select_at_accuracy(tuning: pd.DataFrame, seeds: Sequence[int], *, methods: Sequence[str],
+                       slack: float, baseline: str = "ERM") -> tuple[pd.DataFrame, list[Any]]:
+    """Per data set, each method's configuration with the smallest mean meta-split EO gap
+    among those whose mean meta accuracy is at least the ``baseline``'s best minus ``slack``
+    (a comparison at matched accuracy, chosen from the tuning records alone), and the specs
+    that rerun each choice on ``seeds``.
+
+    Uses :func:`fairlib.experiments.select` with ``constraint={"accuracy": {"min": floor}}``
+    on every data set (the ``data`` column of :attr:`~fairlib.experiments.Tuned.tuning`);
+    a method with no configuration above the floor gets the closest one, with
+    ``constraint_met`` False.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Index ``(data, method)``: the selection tables with the ``floor`` of each data set.
+    specs : list of RunSpec
+        Every choice on every seed.
+
+    Examples
+    --------
+    >>> from fairlib.experiments import RunSpec, tune_and_run
+    >>> from fairlib.studies.beyond import select_at_accuracy
+    >>> base = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300},
+    ...                train={"epochs": 1, "device": "cpu"})
+    >>> configs = [base.replace(train={"epochs": 1, "lr": lr, "device": "cpu"}) for lr in (0.01, 0.1)]
+    >>> configs += [c.replace(method="Reweighing") for c in configs]
+    >>> tuned = tune_and_run(configs, tune_seeds=[100], seeds=[0], backend="serial", progress=False)
+    >>> table, specs = select_at_accuracy(tuned.tuning.assign(data="synthetic"), [0, 1],
+    ...                                   methods=["ERM", "Reweighing"], slack=0.01)
+    >>> table.index.names, len(specs), "floor" in table
+    (FrozenList(['data', 'method']), 4, True)
+    """
+    import warnings
+
+    from ..experiments import select
+
+    check_nonnegative("slack", slack)
+    tables, specs = {}, []
+    for name, part in tuning[tuning["method"].isin(list(methods))].groupby("data", sort=False):
+        if baseline not in set(part["method"]):
+            raise ValueError(msg_expected("tuning", f"records of {baseline!r} on every data set",
+                                          f"none on {name!r}"))
+        floor = float(select(part[part["method"] == baseline], metric="accuracy")
+                      .table.loc[baseline, "meta_accuracy"]) - slack
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an unmet floor is reported in `constraint_met`
+            sel = select(part, metric="equal_opportunity_difference", maximize=False,
+                         constraint={"accuracy": {"min": floor}})
+        tables[name] = sel.table.assign(floor=floor)
+        specs += sel.specs(seeds)
+    return pd.concat(tables, names=["data"]), specs
