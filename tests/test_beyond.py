@@ -10,10 +10,9 @@ import torch
 from fairlib.datasets import make_biased_classification
 from fairlib.experiments import RunSpec, execute, train_run
 from fairlib.experiments.registry import methods
-from fairlib.influence import drop_by_influence, fit_to_convergence, smooth_metric
+from fairlib.influence import InfluenceDrop, drop_by_influence, fit_to_convergence, smooth_metric
 from fairlib.studies.beyond import (
     METHODS,
-    InfluenceDrop,
     direction_words,
     influence_check,
     interval_rows,

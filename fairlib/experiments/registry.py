@@ -308,6 +308,19 @@ def _strategy(cls_name: str) -> Callable[..., Any]:
     return factory
 
 
+def _influence_drop(**params: Any) -> Any:
+    """:class:`~fairlib.influence.InfluenceDrop`: training without the rows the infinitesimal
+    jackknife picks (after a first stage fitted to convergence, :func:`_ij_stage1`)."""
+    from ..influence import InfluenceDrop
+
+    return InfluenceDrop(**params)
+
+
+def _ij_stage1(strategy: Any, make_model: Callable[[], Any], train: Any, fit_kwargs: dict[str, Any]) -> None:
+    """FairIJDrop's first stage: a fresh model fitted to convergence on the training split."""
+    strategy.fit_influence_model(make_model(), train)
+
+
 def _fermi(**params: Any) -> Any:
     """:class:`~fairlib.regularizers.FERMI` (imported when a run uses it)."""
     from ..regularizers import FERMI
@@ -345,5 +358,6 @@ for _name in ("ERM", "Reweighing", "GroupUpweighting", "GroupBalancedSampling", 
               "KLDRO", "FEBS", "FIS", "L2RW", "FORML", "LossShaping"):
     register_method(_name, _strategy(_name))
 register_method("JTT", _strategy("JTT"), prepare=_jtt_stage1, stage_params=("stage1_epochs",))
+register_method("FairIJDrop", _influence_drop, prepare=_ij_stage1)
 register_method("FERMI", _strategy("ERM"), regularizer=_fermi, regularizer_params=("target", "lam", "lr_w"))
 register_method("Cooldown", _cooldown)

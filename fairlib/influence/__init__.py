@@ -13,7 +13,9 @@ see ``methods.md`` §10).
   metric predicted without refitting;
 - :func:`smooth_metric`: the smooth metric itself (probabilities instead of thresholded
   predictions); reports use the hard metrics of :mod:`fairlib.metrics`;
-- :func:`fit_to_convergence`: full-batch L-BFGS training to the minimum the formula assumes.
+- :func:`fit_to_convergence`: full-batch L-BFGS training to the minimum the formula assumes;
+- :class:`InfluenceDrop`: a weighting strategy that trains without the rows chosen by
+  :func:`drop_by_influence` (the :mod:`fairlib.experiments` method ``"FairIJDrop"``).
 """
 
 from ._jackknife import (
@@ -25,6 +27,7 @@ from ._jackknife import (
     fit_to_convergence,
     smooth_metric,
 )
+from .drop import InfluenceDrop
 
-__all__ = ["EXACT_MAX_PARAMS", "METRICS", "Drop", "drop_by_influence", "fairness_influence",
-           "fit_to_convergence", "smooth_metric"]
+__all__ = ["EXACT_MAX_PARAMS", "METRICS", "Drop", "InfluenceDrop", "drop_by_influence",
+           "fairness_influence", "fit_to_convergence", "smooth_metric"]

@@ -1,15 +1,13 @@
-"""Beyond reweighting: dropping training rows by their influence on a fairness metric, and
-gradient-boosted trees (LightGBM with reweighing weights, FairGBM) under the book's protocol.
+"""Beyond reweighting: dropping training rows by their influence on a fairness metric, a
+fairness penalty (FERMI) next to learned weights, and gradient-boosted trees (LightGBM with
+reweighing weights, FairGBM) under the book's protocol.
 
 Written for chapter 10, *Beyond reweighting* (``notebooks/10_beyond_reweighting.ipynb``).
 
-For :func:`fairlib.experiments.tune_and_run` the module registers, at import:
+The methods ``"FairIJDrop"`` (:class:`fairlib.influence.InfluenceDrop`) and ``"FERMI"``
+are built into the engine. For :func:`fairlib.experiments.tune_and_run` the module registers,
+at import:
 
-- the method ``"FairIJDrop"`` (:class:`InfluenceDrop`): a logistic regression fitted to
-  convergence on the training split (the prepare hook, like JTT's first stage), the rows
-  whose removal :func:`fairlib.influence.drop_by_influence` predicts to lower the smooth
-  equal-opportunity gap on the meta split most, and then ordinary training in which those
-  rows weigh 0;
 - three method names for the tree models of :mod:`fairlib.boosting`, so that a chapter can
   list them next to the logistic methods on the same data (an equal budget is counted per
   method name): ``"LightGBM"`` (ERM's weights, model ``"lightgbm"``), ``"LightGBM +
@@ -19,7 +17,8 @@ For :func:`fairlib.experiments.tune_and_run` the module registers, at import:
   dropped rows come from, and the smooth gap on the meta split before the drop, as predicted
   after it, and after refitting the converged model without the rows.
 
-:func:`tuning_grid` builds the chapter's configurations; :func:`influence_check` compares
+:func:`tuning_grid` builds the chapter's configurations; :func:`select_at_accuracy` chooses
+every method again at matched accuracy; :func:`influence_check` compares
 predicted and refitted changes of the smooth gap over random drop sets; :func:`interval_rows`
 and :func:`direction_words` turn paired comparisons per data set into a table and into words.
 """
@@ -37,9 +36,9 @@ import torch
 
 from .._validation import check_nonnegative, check_positive_int, msg_expected
 from ..experiments import register_method, register_metric
-from ..weighting import ERM, Batch, Reweighing, WeightingStrategy
+from ..weighting import ERM, Reweighing
 
-__all__ = ["CHAPTER", "FAIRGBM_CONSTRAINT", "InfluenceDrop", "KNOBS", "LOGISTIC", "METHODS", "TREES",
+__all__ = ["CHAPTER", "FAIRGBM_CONSTRAINT", "KNOBS", "LOGISTIC", "METHODS", "TREES",
            "direction_words", "drop_audit", "influence_check", "interval_rows", "select_at_accuracy",
            "tuning_grid"]
 
@@ -59,120 +58,6 @@ METHODS = LOGISTIC + TREES
 FAIRGBM_CONSTRAINT = "fnr"
 #: Training of the logistic regressions (Adam), as in chapter 9.
 TRAIN = {"batch_size": 128, "lr": 0.01}
-
-
-class InfluenceDrop(WeightingStrategy):
-    """ERM without the training rows whose removal is predicted to shrink a fairness gap.
-
-    A logistic model (or any one-logit model) is fitted to convergence on the training split
-    with L2 penalty ``l2`` (:func:`fairlib.influence.fit_to_convergence`);
-    :func:`fairlib.influence.drop_by_influence` then picks ``round(fraction * N)`` rows whose
-    removal is predicted, to first order, to lower the smooth ``metric`` on the meta split
-    most (Sattigeri et al. 2022, "Fair Infinitesimal Jackknife", arXiv:2212.06803). Training
-    proper gives those rows weight 0 and the others ``N / (N - k)``, so a full pass minimises
-    the mean loss of the kept rows, as training on the smaller set would.
-
-    The converged model comes from :meth:`fit_influence_model` (the ``prepare`` hook of the
-    registered method ``"FairIJDrop"`` calls it with a fresh model, as JTT's first stage);
-    without it, :meth:`setup` fits a copy of the model it is given.
-
-    Parameters
-    ----------
-    fraction : float, default 0.05
-        Share of the training rows to drop, in (0, 1).
-    l2 : float, default 1e-3
-        L2 penalty of the converged model (set it to the training's weight decay).
-    metric : {"equal_opportunity_difference", "demographic_parity_difference"}
-        The gap whose smooth version the dropped rows are chosen to lower.
-
-    Attributes
-    ----------
-    dropped_ : torch.Tensor
-        int64 positions of the dropped training rows (most helpful first).
-    sample_weights_ : torch.Tensor
-        Per-row weights ``[N]``: 0 for a dropped row.
-    smooth_before_, predicted_ : torch.Tensor
-        0-dim: the smooth metric on the meta split of the converged model, and as predicted
-        without the dropped rows (no refit).
-
-    Examples
-    --------
-    >>> from fairlib.datasets import make_biased_classification
-    >>> from fairlib.studies.beyond import InfluenceDrop
-    >>> from fairlib.train import LogisticRegression
-    >>> train, meta, test = make_biased_classification(1000, seed=0).split(seed=0)
-    >>> model = LogisticRegression(2, seed=0)
-    >>> s = InfluenceDrop(fraction=0.05).setup(train, meta=meta, model=model)
-    >>> len(s.dropped_), float(s.sample_weights_.sum()), bool(s.predicted_ < s.smooth_before_)
-    (30, 600.0, True)
-    """
-
-    requires_meta = True
-
-    def __init__(self, fraction: float = 0.05, *, l2: float = 1e-3,
-                 metric: str = "equal_opportunity_difference") -> None:
-        self.fraction = fraction
-        self.l2 = l2
-        self.metric = metric
-
-    def check_params(self) -> InfluenceDrop:
-        """``fraction`` in (0, 1), ``l2`` >= 0, ``metric`` one of the smooth metrics."""
-        from ..influence import METRICS
-
-        f = self.fraction
-        if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0.0 < f < 1.0:
-            raise ValueError(msg_expected("fraction", "a fraction in (0, 1)", repr(f)))
-        check_nonnegative("l2", self.l2)
-        if self.metric not in METRICS:
-            raise ValueError(msg_expected("metric", f"one of {list(METRICS)}", repr(self.metric)))
-        return self
-
-    def fit_influence_model(self, model: torch.nn.Module, train: Any) -> InfluenceDrop:
-        """Fit a copy of ``model`` to convergence on ``train`` (the first stage); returns
-        ``self``."""
-        from ..influence import fit_to_convergence
-
-        self.check_params()
-        self._influence_model = fit_to_convergence(copy.deepcopy(model), train, l2=float(self.l2))
-        return self
-
-    def setup(self, train: Any, *, meta: Any = None, model: Any = None, device: Any = "cpu",
-              generator: torch.Generator | None = None) -> InfluenceDrop:
-        """Pick the rows to drop with the meta split; build the per-row weights."""
-        from ..influence import drop_by_influence, smooth_metric
-
-        super().setup(train, meta=meta, model=model, device=device, generator=generator)
-        if getattr(self, "_influence_model", None) is None:
-            if model is None:
-                raise ValueError(msg_expected("model", "a model to fit to convergence (or a call "
-                                              "of `fit_influence_model` first)", "None"))
-            self.fit_influence_model(model, train)
-        stage1 = self._influence_model
-        kw = {"metric": self.metric, "l2": float(self.l2)}
-        drop = drop_by_influence(stage1, train, meta, fraction=float(self.fraction), **kw)
-        n, k = len(train), len(drop.indices)
-        weights = torch.full((n,), n / (n - k), dtype=torch.get_default_dtype())
-        weights[drop.indices.cpu()] = 0.0
-        self.dropped_ = drop.indices.cpu()
-        self.sample_weights_ = weights.to(self.device_)
-        self.smooth_before_ = smooth_metric(stage1, meta, metric=self.metric).detach().cpu()
-        self.predicted_ = drop.predicted_metric.detach().cpu()
-        return self
-
-    def weights(self, batch: Batch, losses: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
-        """0 on dropped rows, ``N / (N - k)`` on the others."""
-        return self.sample_weights_[batch.index].to(losses.dtype)
-
-    def diagnostics(self) -> dict[str, torch.Tensor]:
-        """``dropped_rows`` and the predicted smooth metric."""
-        return {"dropped_rows": torch.tensor(float(len(self.dropped_))),
-                "predicted": self.predicted_}
-
-
-def _ij_stage1(strategy: InfluenceDrop, make_model: Any, train: Any,
-               fit_kwargs: dict[str, Any]) -> None:
-    """FairIJDrop's first stage: a fresh model fitted to convergence on the training split."""
-    strategy.fit_influence_model(make_model(), train)
 
 
 def drop_audit(run: Any) -> dict[str, float]:
@@ -210,7 +95,6 @@ def _alias(cls: type, name: str) -> Any:
     return factory
 
 
-register_method("FairIJDrop", InfluenceDrop, prepare=_ij_stage1, replace=True)
 for _name, _cls in (("LightGBM", ERM), ("LightGBM + Reweighing", Reweighing), ("FairGBM", ERM)):
     register_method(_name, _alias(_cls, _name), replace=True)
 register_metric("ij_drop", drop_audit, replace=True)
