@@ -77,3 +77,16 @@ def test_chapter_4_refuses_grids_that_would_give_methods_unequal_tuning_budgets(
                    {"dro_etas": [0.1]}):
         with pytest.raises(ParameterError, match="equal tuning budget"):
             check_constraints(notebook, {**defaults, **broken})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("constraints: [1", "to be valid YAML"),
+    ("constraints: [1, 2]", "`constraints` in .* to map notebook names to rules"),
+    ("constraints: {a: 3}", "`constraints.a` in .* to map parameter names to rules, but got 3"),
+])
+def test_a_malformed_constraints_section_is_a_profile_error_naming_the_file(tmp_path, text, message):
+    from fairlib.book.profiles import ProfileError
+
+    (tmp_path / "profiles.yml").write_text(text)
+    with pytest.raises(ProfileError, match=message):
+        load_constraints(tmp_path)

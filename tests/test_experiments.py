@@ -594,3 +594,14 @@ def _has(module):
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_the_choice_shows_integers_as_integers_when_the_table_made_them_floats():
+    base = RunSpec("synthetic", "logistic", "ERM", dataset_params={"n": 300}, train=TRAIN)
+    specs = [base.replace(seed=s, train={**TRAIN, "weight_decay": w}) for w in (0.0, 1e-3) for s in (0, 1)]
+    specs += [base.replace(method="JTT", seed=s, method_params={"up_weight": u, "stage1_epochs": 1})
+              for u in (5, 20) for s in (0, 1)]
+    records = run_study(specs, backend="serial", progress=False)
+    assert records["method.up_weight"].dtype == float  # NaN for ERM's rows
+    choice = select(records, metric="accuracy").table.loc["JTT", "choice"]
+    assert choice in ("up_weight=5", "up_weight=20")

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .profiles import PROFILE_FILE, ParameterError
+from .profiles import ParameterError, ProfileError, read_profiles
 
 RULES = ("min", "max", "above", "below", "choices", "length", "min_length", "items")
 _SAFE_FUNCS = {"all": all, "any": any, "len": len, "abs": abs, "min": min, "max": max, "float": float}
@@ -38,14 +38,11 @@ _SAFE_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not
 
 def load_constraints(notebooks_dir: Path) -> dict[str, dict[str, Any]]:
     """The ``constraints`` section of ``profiles.yml``, per notebook stem (empty if none)."""
-    path = Path(notebooks_dir) / PROFILE_FILE
-    if not path.exists():
-        return {}
-    import yaml
-
-    section = (yaml.safe_load(path.read_text()) or {}).get("constraints") or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"Expected `constraints` in {path} to map notebook names to rules.")
+    section = read_profiles(Path(notebooks_dir)).get("constraints") or {}  # a mapping: checked there
+    for stem, rules in section.items():
+        if rules is not None and not isinstance(rules, dict):
+            raise ProfileError(f"Expected `constraints.{stem}` in {Path(notebooks_dir) / 'profiles.yml'} "
+                                 f"to map parameter names to rules, but got {rules!r}.")
     return {str(k): dict(v or {}) for k, v in section.items()}
 
 

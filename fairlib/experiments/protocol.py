@@ -97,9 +97,13 @@ def _config_key(row: pd.Series, columns: Sequence[str]) -> str:
 
 
 def _choice(runs: pd.DataFrame, best: str, columns: Sequence[str]) -> str:
-    """The chosen values of the parameters that vary in a method's grid, as text."""
+    """The chosen values of the parameters that vary in a method's grid, as text (with the
+    types of the spec: a table column holding NaN turns its integers into floats)."""
     chosen = json.loads(best)
     varied = [c for c in columns if c in chosen and runs[c].astype(str).nunique() > 1]
+    first = runs[runs["config"] == best].iloc[0].to_dict()
+    if isinstance(first.get("spec"), str):
+        chosen.update(RunSpec.from_record(first).flat())
     return ", ".join(f"{c.split('.', 1)[1]}={chosen[c]}" for c in varied) or "(one configuration)"
 
 
