@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ._validation import MSG_TYPE, check_positive_int
+from ._validation import MSG_TYPE, check_model_device, check_positive_int
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -44,9 +44,13 @@ def batched_logits(model: nn.Module, data: Any, *, device: torch.device | None =
     """Logits ``[N]`` of ``model`` on every row of ``data`` in order, on ``device``.
 
     The model runs in eval mode (its mode is restored afterwards) on ``device``, default
-    the device of its parameters; the rows are moved there batch by batch.
+    the device of its parameters; the rows are moved there batch by batch. A ``device``
+    other than the one holding the model's parameters is refused (``ValueError`` naming
+    ``device``), as is a device this machine does not have.
     """
-    device = model_device(model) if device is None else torch.device(device)
+    on = model_device(model)
+    device = on if device is None or not any(True for _ in model.parameters()) \
+        else check_model_device(on, device)
     was_training = model.training
     model.eval()
     try:

@@ -271,6 +271,47 @@ def check_device(name: str, device: object) -> torch.device:
     return dev
 
 
+def check_model_device(model_device: torch.device, device: object,
+                       name: str = "device") -> torch.device:
+    """The device ``device`` names, checked to exist here and to hold the model's parameters.
+
+    For functions that take a model and a device: ``device`` goes through
+    :func:`check_device` (``"auto"`` resolves, a missing CUDA is refused), and a device
+    other than ``model_device`` raises ``ValueError`` naming ``name`` rather than
+    failing later inside the forward pass (the model is never moved behind the
+    caller's back).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib._validation import check_model_device
+    >>> check_model_device(torch.device("cpu"), "cpu")
+    device(type='cpu')
+    >>> check_model_device(torch.device("cpu"), "meta")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `device` to be the device of the model's parameters (cpu), but got 'meta'; move the model with model.to('meta') first, or leave `device` out.
+    """
+    dev = check_device(name, device)
+    if not _same_device(dev, model_device):
+        raise ValueError(msg_expected(
+            name, f"the device of the model's parameters ({model_device})",
+            f"{device!r}; move the model with model.to({str(dev)!r}) first, "
+            f"or leave `{name}` out"))
+    return dev
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Equal devices, counting ``cuda`` (no index) as the current CUDA device."""
+    if a.type != b.type:
+        return False
+    if a.type == "cuda" and (a.index is None) != (b.index is None):
+        current = torch.cuda.current_device()
+        first = a.index if a.index is not None else current
+        return first == (b.index if b.index is not None else current)
+    return a.index == b.index
+
+
 def check_group_codes(t: torch.Tensor, name: str) -> torch.Tensor:
     """Integer group codes ``t`` as int64, refusing NaN, infinity and non-integer floats.
 

@@ -85,6 +85,21 @@ ROWS = [
     ("fit device=1.5", lambda: _fit(device=1.5), TypeError, "device", []),
     ("fit device='cuda:99'", lambda: _fit(device="cuda:99"), ValueError, "device", ["CUDA"]),
     ("resolve_device('gpu')", lambda: resolve_device("gpu"), ValueError, "device", []),
+    # -- device: a function given a model refuses a device other than the model's; a
+    #    device this machine lacks is refused before any work (FairDataset.to too)
+    ("predict_logits device='meta'",
+     lambda: predict_logits(LogisticRegression(2), DATA, device="meta"), ValueError, "device", ["model's parameters", "model.to"]),
+    ("sample_losses device='gpu'",
+     lambda: sample_losses(LogisticRegression(2), DATA, device="gpu"), ValueError, "device", ["'gpu'"]),
+    ("evaluate device='cuda:99'", lambda: evaluate(LogisticRegression(2), DATA, device="cuda:99"),
+     ValueError, "device", ["CUDA"]),
+    ("FairDataset.to('gpu')", lambda: DATA.to("gpu"), ValueError, "device", ["'gpu'"]),
+    ("FairDataset.to('cuda:99')", lambda: DATA.to("cuda:99"), ValueError, "device", ["CUDA"]),
+    ("FairDataset.to(1.5)", lambda: DATA.to(1.5), TypeError, "device", []),
+    ("strategy setup device='cuda:99'", lambda: ERM().setup(DATA, device="cuda:99"), ValueError,
+     "device", ["CUDA"]),
+    ("strategy setup device='gpu'", lambda: FORML().setup(DATA, meta=META, device="gpu"),
+     ValueError, "device", ["'gpu'"]),
     # -- fit: the model does not fit the data (first rows, both shapes named)
     ("fit model input size", lambda: _fit(model=LogisticRegression(3, seed=0)), ValueError, "model",
      ["shape (2, 2)", "takes 3 features", "mat1"]),
@@ -177,6 +192,25 @@ def test_bad_input_is_refused_naming_the_argument(call, kind, name, words):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_dataset_to_cuda_without_cuda_names_device_and_says_why():
+    with pytest.raises(ValueError) as err:
+        DATA.to("cuda")
+    assert "`device`" in str(err.value) and "CUDA is not available" in str(err.value)
+
+
+def test_strategy_setup_auto_follows_the_model():
+    assert ERM().setup(DATA, model=LogisticRegression(2)).device_ == torch.device("cpu")
+    assert ERM().setup(DATA).device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_model_functions_default_to_the_models_device():
+    model = LogisticRegression(2, seed=0)
+    assert predict_logits(model, DATA).device == torch.device("cpu")
+    assert torch.equal(predict_logits(model, DATA, device="auto" if not torch.cuda.is_available()
+                                      else "cpu"), predict_logits(model, DATA))
+
+
 def test_cuda_without_cuda_names_device_and_says_why():
     with pytest.raises(ValueError) as err:
         _fit(device="cuda")

@@ -66,6 +66,23 @@ def _check_folder(option: str, path: Path) -> None:
                          f"{' (a file)' if path.exists() else ' (not found)'}.")
 
 
+def _check_devices(option: str, values: dict[str, list[Any]]) -> None:
+    """A ``device`` parameter must name a device of this machine, checked before any run.
+
+    ``device=cuda`` on a machine without CUDA would otherwise fail inside the notebook
+    (``Torch not compiled with CUDA enabled``), after the kernel started.
+    """
+    if "device" not in values:
+        return
+    from .._validation import check_device
+
+    for value in values["device"]:
+        try:
+            check_device(f"{option} device", value)
+        except (TypeError, ValueError) as err:
+            raise UsageError(str(err)) from None
+
+
 def _check_profiles(notebooks_dir: Path) -> None:
     try:
         read_profiles(notebooks_dir)
@@ -132,7 +149,17 @@ def _sweep(args: argparse.Namespace) -> int:
         _check_notebook(args.notebook)
         _check_profiles(args.notebook.parent)
     try:
-        plan = prepare_sweep(args.notebook, parse_grid(args.grid), out=args.out, profile=args.profile,
+        grid = parse_grid(args.grid)
+    except ValueError as err:
+        print(f"fairlib sweep: {err}", file=sys.stderr)
+        return 2
+    _check_devices("--grid", grid)
+    if args.notebook.exists():
+        profile = load_profile(args.notebook.parent, args.profile).get(args.notebook.stem, {})
+        _check_devices(f"--profile {args.profile}",
+                       {k: [v] for k, v in profile.items() if k not in grid})
+    try:
+        plan = prepare_sweep(args.notebook, grid, out=args.out, profile=args.profile,
                              backend=args.backend, workers=args.workers, ray_address=args.ray_address)
     except (ParameterError, ValueError, ImportError, FileNotFoundError) as err:
         print(f"fairlib sweep: {err}", file=sys.stderr)
@@ -188,7 +215,11 @@ def _run(args: argparse.Namespace) -> int:
     _check_notebook(args.notebook)
     _check_profiles(args.notebook.parent)
     overrides = load_profile(args.notebook.parent, args.profile).get(args.notebook.stem, {})
-    overrides.update({name: _yaml_value(name, value) for name, value in args.parameter})
+    given = {name: _yaml_value(name, value) for name, value in args.parameter}
+    _check_devices("-p", {k: [v] for k, v in given.items()})
+    _check_devices(f"--profile {args.profile}",
+                   {k: [v] for k, v in overrides.items() if k not in given})
+    overrides.update(given)
     out = args.output or Path(f"{args.notebook.stem}.executed.ipynb")
     result = run_notebook(args.notebook, out, overrides, profile=args.profile)
     print(f"{args.notebook} -> {result.output} in {result.seconds:.1f} s")

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .._validation import MSG_TYPE, check_fraction
+from .._validation import MSG_TYPE, check_device, check_fraction
 from ..metrics import intersection_ids
 from ._split import split_rows
 from ._standardize import Standardizer
@@ -385,7 +385,19 @@ class FairDataset(Dataset):
         return self.X.device
 
     def to(self, device: torch.device | str) -> FairDataset:
-        """Copy with every tensor on ``device``."""
+        """Copy with every tensor on ``device``.
+
+        ``"auto"`` is CUDA when available, else the CPU; a device this machine does
+        not have (``"cuda"`` without CUDA) raises ``ValueError`` naming ``device``
+        before anything is copied.
+
+        Examples
+        --------
+        >>> from fairlib.datasets import make_biased_classification
+        >>> make_biased_classification(10, seed=0).to("cpu").X.device
+        device(type='cpu')
+        """
+        device = check_device("device", device)
         return dataclasses.replace(
             self,
             X=self.X.to(device),

@@ -161,12 +161,44 @@ def rates(
     zero_division = check_zero_division(zero_division)
     present = counts.sum(-1) > 0
     total = weighted.sum(-2)
-    by_group, overall = [], []
-    for num_cells, den_cells, conditional in RATE_CELLS.values():
-        by_group.append(_rate(weighted, num_cells, den_cells, conditional, present, zero_division))
-        overall.append(_rate(total, num_cells, den_cells, conditional, None, zero_division))
-    by_group_t = torch.stack(by_group, -1)
-    return by_group_t, torch.stack(overall, -1), torch.isnan(by_group_t)
+    by_group = _all_rates(weighted, present, zero_division)
+    return by_group, _all_rates(total, None, zero_division), torch.isnan(by_group)
+
+
+# The unconditional rates come first in RATE_CELLS, then the conditional ones, so that
+# every rate is computed by one block of elementwise operations per kind.
+_N_UNCONDITIONAL = sum(1 for _, _, cond in RATE_CELLS.values() if not cond)
+assert all(cond == (i >= _N_UNCONDITIONAL) for i, (_, _, cond) in enumerate(RATE_CELLS.values()))
+
+
+def _all_rates(
+    table: torch.Tensor, present: torch.Tensor | None, zero_division: float
+) -> torch.Tensor:
+    """Every rate ``[..., R]`` from a table ``[..., 4]``, with :func:`_rate`'s exact values.
+
+    Each distinct cell sum is computed once, in the order Python's ``sum`` adds the
+    cells (so the values equal those of :func:`_rate` bit for bit), then all rates
+    are divided and filled together.
+    """
+    sums: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def cell_sum(cells: tuple[int, ...]) -> torch.Tensor:
+        if cells not in sums:
+            sums[cells] = (table[..., cells[0]] if len(cells) == 1
+                           else cell_sum(cells[:-1]) + table[..., cells[-1]])
+        return sums[cells]
+
+    num = torch.stack([cell_sum(n) for n, _, _ in RATE_CELLS.values()], -1)
+    den = torch.stack([cell_sum(d) for _, d, _ in RATE_CELLS.values()], -1)
+    zero = den == 0
+    value = num / torch.where(zero, 1.0, den)
+    k = _N_UNCONDITIONAL
+    if present is None:
+        fill: Any = zero_division
+    else:
+        fill = torch.where(present, zero_division, float("nan")).unsqueeze(-1)
+    return torch.cat([torch.where(zero[..., :k], float("nan"), value[..., :k]),
+                      torch.where(zero[..., k:], fill, value[..., k:])], -1)
 
 
 def _rate(
@@ -273,3 +305,23 @@ def measure(
     if len(parts) == 1:
         return parts[0]
     return combine_two(parts[0], parts[1], agg, largest=kind == "difference")
+
+
+def all_measures(
+    by_group: torch.Tensor, overall: torch.Tensor, method: str = "between_groups",
+    agg: str = "worst_case",
+) -> torch.Tensor:
+    """Every parity measure ``[..., M]`` (in the order of ``MEASURES``) at once.
+
+    Equal, value for value, to :func:`measure` for each name: the same elementwise
+    operations, applied to all rates together.
+    """
+    by_rate = by_group.transpose(-1, -2)
+    parts = {"difference": difference(by_rate, overall, method),
+             "ratio": ratio(by_rate, overall, method)}
+    out = []
+    for rate_names, kind in MEASURES.values():
+        values = [parts[kind][..., RATES.index(r)] for r in rate_names]
+        out.append(values[0] if len(values) == 1
+                   else combine_two(values[0], values[1], agg, largest=kind == "difference"))
+    return torch.stack(out, -1)

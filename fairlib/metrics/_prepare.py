@@ -24,6 +24,7 @@ from .._validation import (
 )
 from . import _core as core
 from ._core import check_zero_division
+from ._fast import fast_table
 from ._groups import Groups, drop_unobserved, encode_groups
 
 __all__ = ["check_array_like", "check_zero_division", "host_array", "prepare_labels"]
@@ -138,6 +139,10 @@ def build_table(
     """Validate inputs; return the ``[3, G, 4]`` count table, its groups and, for
     weighted data with ``keep_rows``, each row's ``(cell, weight)`` (for the bootstrap).
     """
+    fast = fast_table(y_true, y_pred, sensitive_features, sample_weight, overall_only)
+    if fast is not None:  # checked and counted in one pass; rows are only kept for weights
+        table, groups = drop_unobserved(*fast)
+        return table, groups, None
     yt, yp, _, groups, weight = prepare_labels(
         y_true, y_pred, sensitive_features, sample_weight, overall_only=overall_only, compact=False
     )

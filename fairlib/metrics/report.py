@@ -16,6 +16,7 @@ from ._prepare import METHODS, build_table, check_options, warn_undefined
 
 NAN = float("nan")
 _MEASURE_AGGS = {"equalized_odds_difference", "equalized_odds_ratio"}
+_MEASURE_INDEX = pd.Index(list(core.MEASURES))
 
 
 def _count_columns(table: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -119,9 +120,8 @@ class FairnessReport:
     def measures(self, method: str = "between_groups", agg: str = "worst_case") -> pd.Series:
         """Every parity measure for one ``method`` (and ``agg`` for equalized odds)."""
         check_options(method=method, agg=agg)
-        return pd.Series(
-            {name: self.measure(name, method, agg) for name in core.MEASURES}, name=method
-        )
+        values = core.all_measures(self._by, self._overall, method, agg).tolist()
+        return pd.Series(values, index=_MEASURE_INDEX, name=method)
 
     def warn_undefined(self, rates: tuple[str, ...] = core.RATES) -> None:
         """Warn once, naming the groups whose ``rates`` are undefined."""

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import torch
 
+from .._validation import check_device
 from ..experiments import register_dataset, register_method, register_metric
 from ..weighting import WeightingStrategy
 from ..weighting.condense import MSG_WEIGHTS, check_weights, n_keep, select_top_weight
@@ -71,8 +72,11 @@ MSG_RULE = "Expected `rule` to be one of {rules}, but got {got!r}."
 
 
 def select_random(n: int, fraction: float, *, seed: int = 0,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
+                  device: torch.device | str = "auto") -> torch.Tensor:
     """Sorted positions of a uniform random ``fraction`` of ``n`` rows.
+
+    Drawn on the CPU (the same rows on every machine), returned on ``device``
+    (``"auto"``: CUDA when available, else the CPU).
 
     Examples
     --------
@@ -83,7 +87,7 @@ def select_random(n: int, fraction: float, *, seed: int = 0,
     """
     k = n_keep(n, fraction)
     gen = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=gen)[:k].sort().values.to(device)
+    return torch.randperm(n, generator=gen)[:k].sort().values.to(check_device("device", device))
 
 
 def _water_fill(sizes: list[int], k: int) -> list[int]:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from .._validation import MSG_TYPE
+from .._validation import MSG_TYPE, check_device
 
 S = TypeVar("S", bound="WeightingStrategy")
 
@@ -47,6 +47,23 @@ class Batch:
     y: torch.Tensor
     group: torch.Tensor
     index: torch.Tensor
+
+
+
+def resolve_setup_device(device: object, model: nn.Module | None) -> torch.device:
+    """The device of a strategy's state: ``"auto"`` follows the model, else see check_device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fairlib.weighting.base import resolve_setup_device
+    >>> resolve_setup_device("auto", torch.nn.Linear(2, 1))
+    device(type='cpu')
+    """
+    if isinstance(device, str) and device == "auto" and model is not None:
+        for p in model.parameters():
+            return p.device
+    return check_device("device", device)
 
 
 class WeightingStrategy:
@@ -244,13 +261,16 @@ class WeightingStrategy:
         *,
         meta: Any = None,
         model: nn.Module | None = None,
-        device: torch.device | str = "cpu",
+        device: torch.device | str = "auto",
         generator: torch.Generator | None = None,
     ) -> WeightingStrategy:
         """Prepare the state for training on ``train``; returns ``self``.
 
         Validates the hyper-parameters first
-        (:meth:`~fairlib.weighting.WeightingStrategy.check_params`).
+        (:meth:`~fairlib.weighting.WeightingStrategy.check_params`). ``device="auto"``
+        (the default) is the device of ``model``'s parameters when a model is given, else
+        CUDA when available, else the CPU; a device this machine does not have raises
+        ``ValueError`` naming ``device``.
         """
         self.check_params()
         if self.requires_meta and (meta is None or len(meta) == 0):
@@ -258,7 +278,7 @@ class WeightingStrategy:
                 f"Expected `meta` to be a non-empty held-out dataset for {type(self).__name__}, "
                 f"but got {'None' if meta is None else 'an empty dataset'}."
             )
-        self.device_ = torch.device(device)
+        self.device_ = resolve_setup_device(device, model)
         return self
 
     def sampler(self) -> torch.utils.data.Sampler | None:

@@ -111,7 +111,7 @@ class FairBatch(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> FairBatch:
         """Validate; lambdas from the training proportions; first adjustment from ``model``."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

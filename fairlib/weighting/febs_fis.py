@@ -115,7 +115,7 @@ class FEBS(ESSTracker, WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> FEBS:
         """Validate the arguments."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
@@ -238,7 +238,7 @@ class FIS(ESSTracker, WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FIS:
+              device: torch.device | str = "auto", generator: torch.Generator | None = None) -> FIS:
         """Validate the arguments."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "FIS")

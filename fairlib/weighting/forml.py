@@ -131,7 +131,7 @@ class FORML(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> FORML:
+              device: torch.device | str = "auto", generator: torch.Generator | None = None) -> FORML:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         la.setup_meta(self, train, meta, model, generator)
         self.weights_ = torch.full((len(train),), float(self.init), device=self.device_)

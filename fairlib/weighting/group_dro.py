@@ -96,7 +96,7 @@ class GroupDRO(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> GroupDRO:
         """Validate the arguments; start from uniform ``q`` over the non-empty groups."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

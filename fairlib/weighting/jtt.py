@@ -145,7 +145,7 @@ class JTT(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> JTT:
+              device: torch.device | str = "auto", generator: torch.Generator | None = None) -> JTT:
         """Check the error set matches ``train``; build the per-sample weights."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         check_train(train, "JTT")

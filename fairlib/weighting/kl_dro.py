@@ -49,7 +49,7 @@ class KLDRO(ESSTracker, WeightingStrategy):
         return self
 
     def setup(self, train: Any = None, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> KLDRO:
         """Validate ``tau``."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

@@ -76,7 +76,7 @@ class L2RW(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> L2RW:
+              device: torch.device | str = "auto", generator: torch.Generator | None = None) -> L2RW:
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         la.setup_meta(self, train, meta, model, generator)
         self.last_weights_ = torch.zeros(0, device=self.device_)

@@ -119,7 +119,7 @@ class LossShaping(ESSTracker, WeightingStrategy):
         return self
 
     def setup(self, train: Any = None, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> LossShaping:
         """Validate the parameters; reset the step count and the ESS average."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

@@ -74,7 +74,7 @@ class StepWeightRecorder(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> StepWeightRecorder:
         """Set up the wrapped strategy and zero the per-sample records."""
         self.check_params()

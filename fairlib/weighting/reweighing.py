@@ -321,7 +321,7 @@ class Reweighing(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu",
+              device: torch.device | str = "auto",
               generator: torch.Generator | None = None) -> Reweighing:
         """Validate the arguments and compute the weights of every training sample."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)

@@ -179,7 +179,7 @@ class _GroupTemperature(WeightingStrategy):
         return self
 
     def setup(self, train: Any, *, meta: Any = None, model: nn.Module | None = None,
-              device: torch.device | str = "cpu", generator: torch.Generator | None = None) -> Any:
+              device: torch.device | str = "auto", generator: torch.Generator | None = None) -> Any:
         """Validate ``tau`` and ``groups``; count the training groups."""
         super().setup(train, meta=meta, model=model, device=device, generator=generator)
         name = type(self).__name__
