@@ -1,5 +1,6 @@
 """Open every page of the built book in headless Chromium: no console errors, every image
-loaded, no horizontal overflow at 1280 px; and the search box finds a chapter's word.
+loaded, chapter figures in SVG and not scaled down by more than 1.5x, no horizontal overflow
+at 1280 px; and the search box finds a chapter's word.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them); without
 them the test is skipped with the command that installs them.
@@ -83,6 +84,16 @@ def test_page_renders_without_console_errors_and_with_loaded_images(browser, ser
     assert not broken, f"images that did not load: {broken}"
     if Path(page).name[:2].isdigit():
         assert images, f"{page} shows no figure"
+    # Figures are shown at (about) their natural size: a figure the column squeezes by more than
+    # 1.5x has text too small to read (its 9.5 pt ticks would be under 8.5 px).
+    sizes = browser.execute_script(
+        "return Array.from(document.querySelectorAll('article img')).map(i => [i.currentSrc || i.src,"
+        " i.naturalWidth, i.getBoundingClientRect().width])")
+    squeezed = [(src.rsplit("/", 1)[-1], w, round(r)) for src, w, r in sizes if r and w / r > 1.5]
+    assert not squeezed, f"figures on {page} scaled down by more than 1.5x: {squeezed}"
+    if Path(page).name[:2].isdigit():
+        raster = [src.rsplit("/", 1)[-1] for src, _, _ in sizes if not src.endswith(".svg")]
+        assert not raster, f"figures on {page} that are not SVG: {raster}"
     overflow = browser.execute_script(
         "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];")
     assert overflow[0] <= overflow[1] + 1, f"{page} scrolls sideways at 1280 px: {overflow}"

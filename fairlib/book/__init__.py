@@ -7,7 +7,7 @@ Needs the ``book`` extra (papermill, jupyter-book).
 
 from .build import BuildError, BuildResult, build_book, chapter_notebooks, toc_files
 from .execute import Execution, NotebookError, run_notebook
-from .glue import note, read_glue
+from .glue import count_text, note, note_count, read_glue
 from .handout import write_handouts
 from .report import interval_table, interval_text, note_intervals
 from .profiles import PROFILES, ParameterError, check_parameters, check_type, load_profile
@@ -25,11 +25,13 @@ __all__ = [
     "chapter_notebooks",
     "check_parameters",
     "check_type",
+    "count_text",
     "load_profile",
     "prepare_sweep",
     "interval_table",
     "interval_text",
     "note",
+    "note_count",
     "note_intervals",
     "read_glue",
     "read_results",

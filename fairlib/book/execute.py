@@ -73,42 +73,78 @@ def footer_markdown(parameters: dict[str, Any], profile: str, seconds: float, so
     )
 
 
-#: Matplotlib settings of every executed chapter (a ``matplotlibrc`` the kernels read):
-#: sharper PNGs for a ~700 px column, slightly larger text, and a colour-blind-safe cycle
-#: (seaborn's "colorblind") so that no two methods share a hue.
+#: Matplotlib settings of every executed chapter (a ``matplotlibrc`` the kernels read).
+#: Figures are saved as SVG (:data:`BOOK_KERNEL_CONFIG`) and shown at their natural size,
+#: 96 CSS px per inch, in a column :data:`fairlib.book.figures.COLUMN_INCHES` wide: the
+#: default size fits it, 10 pt text is 13 px on the page, ticks 12 px; a colour-blind-safe
+#: cycle (seaborn's "colorblind") so that no two methods share a hue. ``figure.dpi`` sets
+#: the resolution of raster parts (images) inside the SVG.
 BOOK_RC = {
     "figure.dpi": "150",
-    "font.size": "11",
-    "axes.titlesize": "11",
-    "axes.labelsize": "11",
-    "legend.fontsize": "9.5",
+    "figure.figsize": "6.4, 4.0",
+    "font.size": "10",
+    "axes.titlesize": "10.5",
+    "axes.labelsize": "10",
+    "xtick.labelsize": "9.5",
+    "ytick.labelsize": "9.5",
+    "legend.fontsize": "9",
+    "svg.fonttype": "path",  # text as outlines: the same glyphs in every browser, no font files
     "axes.prop_cycle": "cycler('color', ['0173b2', 'de8f05', '029e73', 'd55e00', 'cc78bc', "
                        "'ca9161', 'fbafe4', '949494', 'ece133', '56b4e9'])",
 }
 
+#: IPython kernel configuration of the book's kernels: inline figures as SVG only.
+BOOK_KERNEL_CONFIG = """\
+c.InlineBackend.figure_formats = {"svg"}
+"""
+
 
 #: Run at the start of every chapter's kernel: tables print rates as decimals, never in
-#: scientific notation (4 significant digits; tiny values such as 1e-05 keep theirs).
+#: scientific notation (4 significant digits; tiny values such as 1e-05 keep theirs), and
+#: figures are fitted to the column (:func:`fairlib.book.figures.fit_to_column`).
 BOOK_STARTUP = """\
 import pandas as _pd
 
 _pd.set_option("display.float_format", lambda v: f"{v:.4g}")
 del _pd
+
+# Figures wider than the book's column are narrowed before they are saved (text keeps its
+# size): every format the inline backend writes goes through IPython's print_figure.
+from IPython.core import pylabtools as _pylabtools
+
+
+def _print_figure(fig, *args, _original=_pylabtools.print_figure, **kwargs):
+    try:
+        from fairlib.book.figures import fit_to_column
+    except ImportError:  # a kernel without fairlib: figures as they are
+        pass
+    else:
+        fit_to_column(fig)
+    return _original(fig, *args, **kwargs)
+
+
+_pylabtools.print_figure = _print_figure
+del _pylabtools
 """
 
 
 def book_files() -> dict[str, Path]:
-    """The ``matplotlibrc`` (:data:`BOOK_RC`) and IPython folder (:data:`BOOK_STARTUP`) of
-    the book's kernels, written once per process."""
+    """The ``matplotlibrc`` (:data:`BOOK_RC`) and IPython folder (:data:`BOOK_STARTUP`,
+    :data:`BOOK_KERNEL_CONFIG`) of the book's kernels, (re)written when they differ."""
     import tempfile
 
     root = Path(tempfile.gettempdir()) / f"fairlib-book-{os.getpid()}"
-    rc, startup = root / "matplotlibrc", root / "ipython" / "profile_default" / "startup" / "00-fairlib-book.py"
-    if not startup.exists():
-        startup.parent.mkdir(parents=True, exist_ok=True)
-        rc.write_text("".join(f"{k}: {v}\n" for k, v in BOOK_RC.items()))
-        startup.write_text(BOOK_STARTUP)
-    return {"MATPLOTLIBRC": rc, "IPYTHONDIR": root / "ipython"}
+    profile = root / "ipython" / "profile_default"
+    contents = {
+        root / "matplotlibrc": "".join(f"{k}: {v}\n" for k, v in BOOK_RC.items()),
+        profile / "startup" / "00-fairlib-book.py": BOOK_STARTUP,
+        profile / "ipython_kernel_config.py": BOOK_KERNEL_CONFIG,
+    }
+    for path, text in contents.items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return {"MATPLOTLIBRC": root / "matplotlibrc", "IPYTHONDIR": root / "ipython"}
 
 
 @contextmanager

@@ -180,3 +180,51 @@ def note(key: str | Mapping[str, Any], value: Any = _NO_VALUE) -> None:
     elif not isinstance(value, str):
         value = float(value)
     glue(key, value, display=False)
+
+
+def count_text(n: int, singular: str, plural: str | None = None) -> str:
+    """``n`` followed by the singular or plural word: ``"1 case"``, ``"3 cases"``, ``"0 cases"``.
+
+    Parameters
+    ----------
+    n : int
+        The count (Python or numpy integer; a float that is a whole number is accepted).
+    singular : str
+        The word (or words) after 1, e.g. ``"case"`` or ``"tuning seed"``.
+    plural : str, optional
+        The word after any other count; default ``singular + "s"``. Give it for irregular
+        plurals (``"analysis"``/``"analyses"``) or verbs (``"shows"``/``"show"``).
+
+    Examples
+    --------
+    >>> from fairlib.book import count_text
+    >>> count_text(1, "case"), count_text(3, "case"), count_text(0, "epoch")
+    ('1 case', '3 cases', '0 epochs')
+    >>> count_text(12000, "row"), count_text(1, "shows", "show"), count_text(2, "shows", "show")
+    ('12,000 rows', '1 shows', '2 show')
+    """
+    import numbers
+
+    if isinstance(n, bool) or not isinstance(n, numbers.Real) or n != int(n):
+        raise TypeError(f"Expected `n` to be a whole number, but got {n!r}.")
+    if not isinstance(singular, str) or not singular:
+        raise TypeError(f"Expected `singular` to be a non-empty word, but got {singular!r}.")
+    n = int(n)
+    return f"{n:,d} {singular if n == 1 else (plural if plural is not None else singular + 's')}"
+
+
+def note_count(key: str, n: int, singular: str, plural: str | None = None) -> str:
+    """Glue ``count_text(n, singular, plural)`` under ``key`` for the prose, and return it.
+
+    The prose then reads ``{glue:text}`key``` ("in 1 case", "in 3 cases") instead of gluing
+    the number next to a fixed plural ("in 1 cases").
+
+    Examples
+    --------
+    >>> from fairlib.book import note_count
+    >>> note_count("n_worse_text", 1, "case")  # in a notebook, the prose reads {glue:text}`n_worse_text`
+    '1 case'
+    """
+    text = count_text(n, singular, plural)
+    note(key, text)
+    return text

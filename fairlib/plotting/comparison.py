@@ -113,6 +113,26 @@ def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity
     return ax
 
 
+#: Widest new figure (inches): the book's text column (:data:`fairlib.book.figures.COLUMN_INCHES`).
+MAX_WIDTH = 6.8
+
+
+def _panels(n: int, *, panel: tuple[float, float], extra: tuple[float, float], sharey: bool) -> np.ndarray:
+    """``n`` panels of about ``panel`` inches in a new figure no wider than :data:`MAX_WIDTH`:
+    as many columns as fit, then more rows; unused slots removed."""
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(n, int((MAX_WIDTH - extra[0]) // panel[0])))
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(min(MAX_WIDTH, cols * panel[0] + extra[0]),
+                                                  rows * panel[1] + extra[1]),
+                             sharey=sharey, squeeze=False, layout="constrained")
+    flat = grid.ravel()
+    for ax in flat[n:]:
+        fig.delaxes(ax)
+    return flat[:n]
+
+
 def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str = "method",
                labels: Mapping[str, str] | None = None, axes: Sequence[Axes] | None = None,
                sharey: bool = True, ylim: tuple[float, float] | None = None,
@@ -163,7 +183,6 @@ def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str
     >>> axes[0].get_lines()[0].get_ydata().round(2).tolist()
     [0.85, 0.65]
     """
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     if not isinstance(summary.index, pd.MultiIndex) or {by, x} - set(summary.index.names):
@@ -176,9 +195,7 @@ def plot_sweep(summary: pd.DataFrame, *, x: str, metrics: Sequence[str], by: str
                                          expected="metrics summarised in `summary`",
                                          got=repr(missing or metrics)))
     if axes is None:
-        _, grid = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6),
-                               sharey=sharey, squeeze=False)
-        axes = grid[0]
+        axes = _panels(len(metrics), panel=(3.3, 3.0), extra=(0.0, 0.4), sharey=sharey)
     axes = np.asarray(axes, dtype=object).ravel()
     if len(axes) != len(metrics):
         raise ValueError(MSG_TYPE.format(name="axes",
@@ -249,14 +266,10 @@ def plot_method_intervals(
     >>> [t.get_text() for t in axes[0].get_yticklabels()]
     ['a', 'b']
     """
-    import matplotlib.pyplot as plt
-
     metrics = list(metrics)
     if axes is None:
-        _, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 1.2,
-                                                         0.45 * len(summary) + 1.3),
-                               sharey=True, squeeze=False)
-        axes = axes[0]
+        axes = _panels(len(metrics), panel=(2.6, 0.32 * len(summary) + 0.9), extra=(1.2, 0.3),
+                       sharey=True)
     axes = np.atleast_1d(axes)
     methods = list(summary.index)
     y = np.arange(len(methods))

@@ -217,7 +217,7 @@ def plot_group_rates(
     if draw_overall:
         labels.append("overall")
     rows = len(labels)
-    ax = _check_ax(ax, (7.0, 0.9 + 0.42 * rows * max(1.0, len(names) / 3)))
+    ax = _check_ax(ax, (5.6, 0.9 + 0.42 * rows * max(1.0, len(names) / 3)))  # + legend: 6.8 in
     colors = sns.color_palette("colorblind", len(names))
     width = 0.7
     step = width / len(names)
@@ -338,7 +338,7 @@ def plot_parity_measures(
         series = {str(k): _measure_frame(v, names, method, agg) for k, v in data.items()}
     else:
         series = {None: _measure_frame(data, names, method, agg)}
-    ax = _check_ax(ax, (7.0, 0.9 + 0.5 * len(names) * max(1.0, len(series) / 2)))
+    ax = _check_ax(ax, (5.6, 0.9 + 0.5 * len(names) * max(1.0, len(series) / 2)))  # + legend
     colors = sns.color_palette("colorblind", len(series))
     width = 0.7 if len(series) > 1 else 0.0
     step = width / len(series)

@@ -57,7 +57,7 @@ def plot_cell_images(data: Any, *, per_cell: int = 8, title: str | None = "extra
             raise ValueError(f"Expected `title` to name one of the extras {sorted(data.extras)}, but got {title!r}.")
         extra = data.extras[key].cpu()
     cells, names = data.cells.cpu(), data.cell_names
-    fig, axes = plt.subplots(len(names), per_cell, figsize=figsize or (0.9 * per_cell, 1.05 * len(names)),
+    fig, axes = plt.subplots(len(names), per_cell, figsize=figsize or (0.7 * per_cell, 0.85 * len(names)),
                              squeeze=False)
     for row, name in enumerate(names):
         rows = torch.nonzero(cells == row).flatten()
