@@ -80,7 +80,7 @@ class StepWeightRecorder(WeightingStrategy):
         self.check_params()
         self._strategy = self.strategy if self.strategy is not None else ERM()
         self._strategy.setup(train, meta=meta, model=model, device=device, generator=generator)
-        self.device_ = torch.device(device)
+        self.device_ = self._strategy.device_  # "auto" resolved by the wrapped strategy
         self.weight_sum_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
         self.count_ = torch.zeros(len(train), dtype=torch.float64, device=self.device_)
         return self
