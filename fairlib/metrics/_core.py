@@ -174,11 +174,12 @@ assert all(cond == (i >= _N_UNCONDITIONAL) for i, (_, _, cond) in enumerate(RATE
 def _all_rates(
     table: torch.Tensor, present: torch.Tensor | None, zero_division: float
 ) -> torch.Tensor:
-    """Every rate ``[..., R]`` from a table ``[..., 4]``, with :func:`_rate`'s exact values.
+    """Every rate ``[..., R]`` from a table ``[..., 4]``.
 
     Each distinct cell sum is computed once, in the order Python's ``sum`` adds the
-    cells (so the values equal those of :func:`_rate` bit for bit), then all rates
-    are divided and filled together.
+    cells (the per-rate reference in the tests agrees bit for bit), then all rates
+    are divided and filled together. Columns are taken by basic indexing (views), never
+    through an index tensor, which would be built on the host and copied to the device.
     """
     sums: dict[tuple[int, ...], torch.Tensor] = {}
 
@@ -199,27 +200,6 @@ def _all_rates(
         fill = torch.where(present, zero_division, float("nan")).unsqueeze(-1)
     return torch.cat([torch.where(zero[..., :k], float("nan"), value[..., :k]),
                       torch.where(zero[..., k:], fill, value[..., k:])], -1)
-
-
-def _rate(
-    table: torch.Tensor,
-    num_cells: tuple[int, ...],
-    den_cells: tuple[int, ...],
-    conditional: bool,
-    present: torch.Tensor | None,
-    zero_division: float,
-) -> torch.Tensor:
-    # Columns are summed through basic indexing (views), never through an index tensor,
-    # which would be built on the host and copied to the device.
-    num = sum(table[..., k] for k in num_cells)
-    den = sum(table[..., k] for k in den_cells)
-    zero = den == 0
-    value = num / torch.where(zero, 1.0, den)
-    if conditional:
-        fill = zero_division if present is None else torch.where(present, zero_division, float("nan"))
-    else:
-        fill = float("nan")
-    return torch.where(zero, fill, value)
 
 
 def _nan_extreme(x: torch.Tensor, largest: bool) -> torch.Tensor:

@@ -20,9 +20,8 @@ input (floats, {-1, 1} labels, 32 or more groups, arbitrary labels, weights, GPU
 
 from __future__ import annotations
 
-from typing import Any
-
 import threading
+from typing import Any
 
 import numpy as np
 import torch
@@ -145,9 +144,8 @@ def fast_table(
         counts = cell_counts(yt, yp, None, 0)
         if counts is None:
             return None
-        table = _table(counts[:4], 1)
-        ids = torch.zeros(n, dtype=torch.int64)
-        return table, Groups(ids, (1,), [["all"]], ["group"])
+        return _table(counts[:4], 1), Groups(None, (1,), [["all"]], ["group"],
+                                             ids_fn=lambda: torch.zeros(n, dtype=torch.int64))
     sf = sensitive_features
     if not isinstance(sf, torch.Tensor) or sf.dtype == torch.bool:
         return None
