@@ -49,7 +49,6 @@ class Batch:
     index: torch.Tensor
 
 
-
 def resolve_setup_device(device: object, model: nn.Module | None) -> torch.device:
     """The device of a strategy's state: ``"auto"`` follows the model, else see check_device.
 
