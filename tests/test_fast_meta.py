@@ -224,3 +224,22 @@ def test_exact_path_call_equals_functional_call_bit_for_bit(make):
     now = {k: v for k, v in [*model.named_parameters(), *model.named_buffers()]}
     assert all(now[k] is own[k] and torch.equal(own[k], before[k]) for k in own)
     assert all(torch.equal(buffers[k], before[k]) for k in buffers)  # the clones took the updates
+
+
+def test_cached_group_balanced_share_changes_no_bit():
+    """Held-out batches with a fixed cell layout reuse each row's group-balanced share:
+    the logit gradient is the one computed afresh, to the bit, batch after batch."""
+    from fairlib.weighting._last_layer import logit_grad
+    from fairlib.weighting._lookahead import MetaBatches
+
+    meta = tabular(300, 4, 5)
+    batches = MetaBatches(meta, 48, torch.device("cpu"), seed=2, stratified=True)
+    shares: dict = {}
+    for step in range(4):
+        _, y, g = batches.draw(128)
+        z = torch.randn(len(y), generator=torch.Generator().manual_seed(step))
+        fresh = logit_grad("group_balanced", None, z, y, g)
+        assert torch.equal(logit_grad("group_balanced", None, z, y, g, shares), fresh)
+    assert len(shares) == 1
+    unstratified = MetaBatches(meta, 48, torch.device("cpu"), seed=2, stratified=False)
+    assert not unstratified.fixed_cells  # cell sizes vary by draw: nothing cached

@@ -118,6 +118,7 @@ class LastLayer:
         # the originals are left untouched, even their version counters (autograd saved them)
         self.buffers = [(m, name) for m in self.features.modules()
                         for name, b in m._buffers.items() if b is not None]
+        self.shares: dict[Any, torch.Tensor] = {}  # see logit_grad
 
     # -- hooks ------------------------------------------------------------------------
     def attach(self) -> None:
@@ -176,17 +177,28 @@ class LastLayer:
 
 
 def logit_grad(name: str, objective: Callable[..., torch.Tensor], z: torch.Tensor, y: torch.Tensor,
-               group: torch.Tensor) -> torch.Tensor:
+               group: torch.Tensor, shares: dict[Any, torch.Tensor] | None = None) -> torch.Tensor:
     """``d objective / d logits`` of the held-out batch: in closed form for ``"mean"`` and
-    ``"group_balanced"`` (fewer small operations), else a backward through the objective."""
+    ``"group_balanced"`` (fewer small operations), else a backward through the objective.
+
+    ``shares``: a cache for held-out batches whose cells sit in the same rows every time
+    (:attr:`MetaBatches.fixed_cells`): each row's group-balanced share is computed once per
+    batch length and dtype, with the same operations, so the result is the same to the bit.
+    """
     if name == "mean":
         return (torch.sigmoid(z) - y) / len(z)
     if name == "group_balanced":
-        # d/dz_j of mean over present cells of the cell mean: e_j / (n_cell(j) * n_cells)
-        cells = group * 2 + y
-        # 1 / size of row j's cell
-        inv = (cells[:, None] == cells[None, :]).sum(1).to(z.dtype).reciprocal()
-        return (torch.sigmoid(z) - y) * (inv / inv.sum())  # sum_j inv_j = number of cells
+        key = (len(z), z.dtype, z.device)
+        share = shares.get(key) if shares is not None else None
+        if share is None:
+            # d/dz_j of mean over present cells of the cell mean: e_j / (n_cell(j) * n_cells)
+            cells = group * 2 + y
+            # 1 / size of row j's cell
+            inv = (cells[:, None] == cells[None, :]).sum(1).to(z.dtype).reciprocal()
+            share = inv / inv.sum()  # sum_j inv_j = number of cells
+            if shares is not None:
+                shares[key] = share
+        return (torch.sigmoid(z) - y) * share
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         (r,) = torch.autograd.grad(objective(z, y, group), z)
@@ -212,18 +224,19 @@ def _outer(head: nn.Linear, h: torch.Tensor, hm: torch.Tensor, r: torch.Tensor) 
 
 def l2rw_scores(layer: LastLayer, x: torch.Tensor, y: torch.Tensor,
                 meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor], name: str,
-                objective: Callable[..., torch.Tensor]) -> torch.Tensor:
+                objective: Callable[..., torch.Tensor], fixed_cells: bool = False) -> torch.Tensor:
     """``<grad l_i, grad L_meta>`` over the final layer (``-dL/deps_i`` for a unit lookahead)."""
     h, z = layer.train_batch(x)
     mx, my, mg = meta
     hm, zm = layer.meta_batch(mx)
-    r = logit_grad(name, objective, zm, my, mg)
+    r = logit_grad(name, objective, zm, my, mg, layer.shares if fixed_cells else None)
     return (torch.sigmoid(z) - y) * _outer(layer.head, h, hm, r)
 
 
 def forml_big_g(layer: LastLayer, x: torch.Tensor, y: torch.Tensor, wbar: torch.Tensor,
                 meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor], name: str,
-                objective: Callable[..., torch.Tensor], lr: float) -> torch.Tensor:
+                objective: Callable[..., torch.Tensor], lr: float,
+                fixed_cells: bool = False) -> torch.Tensor:
     """``G_i = -lr <grad l_i(theta), grad L_meta(theta_hat)>`` over the final layer, with
     ``theta_hat`` one SGD step of size ``lr`` on ``sum_i wbar_i l_i`` (methods.md §1.3)."""
     h, z = layer.train_batch(x)
@@ -234,5 +247,5 @@ def forml_big_g(layer: LastLayer, x: torch.Tensor, y: torch.Tensor, wbar: torch.
     # the lookahead moves the held-out logits by -lr * (hm u + c),
     # u = sum_i we_i h_i, c = sum_i we_i
     ahead = zm - lr * _outer(layer.head, hm, h, we)
-    r = logit_grad(name, objective, ahead, my, mg)
+    r = logit_grad(name, objective, ahead, my, mg, layer.shares if fixed_cells else None)
     return (-lr * e) * _outer(layer.head, h, hm, r)

@@ -117,6 +117,9 @@ class MetaBatches:
             for c in torch.unique(cell).tolist():
                 rows = torch.nonzero(cell == c).flatten().to(device)
                 self.cells.append((rows, len(rows)))
+        # every batch of one size has each cell's rows in the same positions (cell by cell
+        # when stratified, or the whole set): what depends on that layout alone is computed once
+        self.fixed_cells = bool(self.cells) or (batch_size is not None and batch_size >= self.n)
 
     def draw(self, train_batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One held-out batch ``(x, y, group)``; its size defaults to ``train_batch``."""

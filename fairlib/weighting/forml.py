@@ -141,11 +141,18 @@ class FORML(WeightingStrategy):
         return self
 
     # -- per step ---------------------------------------------------------------
-    def _scale(self, w: torch.Tensor) -> torch.Tensor:
-        """``wbar``: how the weights enter the lookahead loss ``sum_i wbar_i l_i``."""
+    @staticmethod
+    def _total(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(w.sum() > 0, w.sum() or 1)``: the batch total, safe to divide by."""
+        total = w.sum()
+        positive = total > 0
+        return positive, torch.where(positive, total, 1.0)
+
+    def _scale(self, w: torch.Tensor, safe: torch.Tensor | None = None) -> torch.Tensor:
+        """``wbar``: how the weights enter the lookahead loss ``sum_i wbar_i l_i``
+        (``safe``: :meth:`_total`'s divisor of ``w`` when already computed)."""
         if self.normalize == "batch":
-            total = w.sum()
-            return w / torch.where(total > 0, total, 1.0)
+            return w / (self._total(w)[1] if safe is None else safe)
         if self.normalize == "global_mean":
             return w / (self.weights_.mean().detach() * len(w))
         return w / len(w)
@@ -158,21 +165,20 @@ class FORML(WeightingStrategy):
         if self.path_ == "double_backward":
             return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
                                             self.objective_, self.lookahead_lr, losses)
+        safe = self._total(w)[1] if self.normalize == "batch" else None
         if self.path_ == "last_layer":
-            wbar = self._scale(w)
+            wbar = self._scale(w, safe)
             big_g = _last_layer.forml_big_g(la.last_layer(self, model), batch.x, batch.y, wbar,
                                             meta, self.meta_objective, self.objective_,
-                                            self.lookahead_lr)
+                                            self.lookahead_lr, self.meta_batches_.fixed_cells)
         else:
             g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
-            wbar = self._scale(w)
+            wbar = self._scale(w, safe)
             flat = torch.cat([p.flatten() for p in params.values()])
             ahead = la.unflatten(flat - self.lookahead_lr * (wbar @ g), params)
             m = la.meta_param_grad(model, ahead, buffers, meta, self.objective_)
             big_g = -self.lookahead_lr * (g @ m)  # G_i of methods.md §1.3
         if self.normalize == "batch":
-            total = w.sum()
-            safe = torch.where(total > 0, total, 1.0)
             return (big_g - (wbar * big_g).sum()) / safe
         if self.normalize == "global_mean":
             return big_g / (self.weights_.mean().detach() * len(w))
@@ -185,9 +191,10 @@ class FORML(WeightingStrategy):
         low, high = self.clamp
         new = (w - self.meta_lr * len(w) * grad_w).clamp(min=low, max=high).detach()
         self.weights_[batch.index] = new
-        step = self._scale(new) * len(new)  # the loop minimises mean(step * loss)
+        positive, safe = self._total(new)
+        step = self._scale(new, safe) * len(new)  # the loop minimises mean(step * loss)
         # Weight collapse (every weight of the batch clamped to 0): fall back to uniform.
-        return torch.where(new.sum() > 0, step, torch.ones_like(step))
+        return torch.where(positive, step, torch.ones_like(step))
 
     def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
         """Keep a copy of the weights for trajectory plots (and leave the model without the

@@ -90,7 +90,8 @@ class L2RW(WeightingStrategy):
         meta = self.meta_batches_.draw(len(batch.y))
         if self.path_ == "last_layer":
             return _last_layer.l2rw_scores(la.last_layer(self, model), batch.x, batch.y, meta,
-                                             self.meta_objective, self.objective_)
+                                           self.meta_objective, self.objective_,
+                                           self.meta_batches_.fixed_cells)
         if self.path_ == "per_example":
             g, params, buffers = la.per_example_grads(model, batch.x, batch.y)
             m = la.meta_param_grad(model, params, buffers, meta, self.objective_)
@@ -104,7 +105,8 @@ class L2RW(WeightingStrategy):
         """Normalised ReLU of the meta-gradient, scaled so that the weights average 1."""
         w = self.raw_scores(batch, model, losses).clamp_min(0)
         total = w.sum()
-        w = torch.where(total > 0, w / torch.where(total > 0, total, 1.0), w) * len(w)
+        positive = total > 0
+        w = torch.where(positive, w / torch.where(positive, total, 1.0), w) * len(w)
         self.last_weights_ = w.detach()
         return w.detach()
 
