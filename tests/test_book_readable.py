@@ -22,8 +22,8 @@ from fairlib.book.coursemap import (
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-#: Chapters whose prose links glossary terms (4, 9 and 10 are edited elsewhere for now).
-TERM_CHAPTERS = ("01", "02", "03", "05", "06", "07", "08")
+#: Chapters whose prose links glossary terms: all of them.
+TERM_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08", "09", "10")
 _TERM = re.compile(r"\{term\}`(?:[^`<]*<(?P<target>[^>`]+)>|(?P<plain>[^`]+))`")
 
 
@@ -61,14 +61,38 @@ def _markdown(path: Path) -> str:
     return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
 
 
+#: Glue keys of counts that can be 1 under an allowed parameter (tuning seeds, epochs, the
+#: first tree count) or by outcome (tallies of methods or images), with the fixed word that
+#: followed them; they are glued with their noun (or verb) by ``count_text`` instead.
+COUNTED = {"tune_seeds": r"(\{term\}`)?tuning", "adult_epochs": "epochs", "trees0": "trees",
+           "n_red_pos": "red", "n_green_neg": "green", "n_lower_everywhere": "lower",
+           "digits_n_lower": "methods", "n_overlap": "other", "n_cheap": "of"}
+
+
+def _counts_before_their_old_word(text: str) -> list[str]:
+    return [key for key, word in COUNTED.items()
+            if re.search(rf"\{{glue:text\}}`{key}(:[^`]*)?`\s+{word}\b", text)]
+
+
 def test_chapters_glue_no_count_in_front_of_a_fixed_plural_that_can_be_one():
-    """Counts that can be 1 under an allowed parameter (epochs, JTT's stage-1 epochs) or by
-    outcome (chapter 8's tallies) are glued with their noun by ``count_text``."""
-    fixed = re.compile(r"\{glue:text\}`(epochs|jtt_stage1_epochs|jtt_error_set|n_acc_worse|n_better|"
-                       r"es_undefined_10)(:[^`]*)?`\s+(epochs|stage-1|images|cases|show|times)\b")
+    """Counts that can be 1 under an allowed parameter (epochs, JTT's stage-1 epochs, the smoke
+    profile's single tuning seed) or by outcome (chapter 8's and 9's tallies) are glued with
+    their noun by ``count_text``."""
+    fixed = re.compile(r"\{glue:text\}`(epochs|jtt_stage1_epochs|jtt_error_set|n_acc_worse|"
+                       r"n_better|es_undefined_10)(:[^`]*)?`\s+"
+                       r"(epochs|stage-1|images|cases|show|times)\b")
     for stem in TERM_CHAPTERS:
         [path] = (ROOT / "notebooks").glob(f"{stem}_*.ipynb")
-        assert not fixed.findall(_markdown(path)), path.name
+        text = _markdown(path)
+        assert not fixed.findall(text), path.name
+        assert not _counts_before_their_old_word(text), path.name
+
+
+def test_the_fixed_plural_check_catches_the_old_wording():
+    old = ("runs on {glue:text}`tune_seeds:d` {term}`tuning seeds <Tuning seeds>`; "
+           "{glue:text}`n_cheap` of the other methods take; {glue:text}`adult_epochs` epochs")
+    assert _counts_before_their_old_word(old) == ["tune_seeds", "adult_epochs", "n_cheap"]
+    assert not _counts_before_their_old_word("runs on {glue:text}`tune_seeds_text`, and")
 
 
 # --- glossary links --------------------------------------------------------------------
