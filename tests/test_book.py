@@ -375,3 +375,45 @@ def test_chapters_run_with_the_book_style_and_the_callers_environment_is_left_al
                for o in c.outputs if o.get("name") == "stdout"]
     assert printed[-2].strip() == "150.0" and "MATPLOTLIBRC" not in os.environ and "IPYTHONDIR" not in os.environ
     assert "0.4996" in printed[-1] and "1e-05" in printed[-1] and "e-01" not in printed[-1]
+
+
+def test_pages_are_rebuilt_only_where_their_source_changed(tmp_path):
+    """A prose edit re-reads and rewrites that page only; a changed heading rewrites every
+    page (their navigation shows it); --force reads everything; a staged copy's fresh
+    modification time alone changes nothing."""
+    book, notebooks = _tiny_book(tmp_path, ["print(x)"])
+    (book / "other.md").write_text("# Other page\n\nText.\n")
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    (book / "_toc.yml").write_text(yaml.safe_dump({**toc, "chapters": toc["chapters"] + [{"file": "other"}]}))
+    out, logged = tmp_path / "out", []
+    source = notebooks / "01_tiny.ipynb"
+
+    def build(**kw) -> tuple[str, dict[str, int]]:
+        logged.clear()
+        build_book(book, notebooks, output=out, log=logged.append, **kw)
+        [read] = [m for m in logged if "pages read by sphinx" in m]
+        return read, {p.name: p.stat().st_mtime_ns for p in (out / "html").rglob("*.html")}
+
+    def edit(old: str, new: str) -> None:
+        nb = nbformat.read(source, as_version=4)
+        nb.cells[0].source = nb.cells[0].source.replace(old, new)
+        nbformat.write(nb, source)
+
+    read, first = build()
+    assert "3 added" in read and (out / "pages.json").is_file()
+    read, again = build()  # nothing changed
+    assert "0 added, 0 changed" in read and again == first
+    edit("# Tiny chapter", "# Tiny chapter\n\nA new sentence.")
+    read, prose = build()
+    assert "0 added, 1 changed" in read
+    # the page, the root holding the toctree, and the index and search pages Sphinx always writes
+    written = sorted(n for n in prose if prose[n] != again[n])
+    assert written == ["01_tiny.html", "genindex.html", "intro.html", "search.html"]
+    assert "A new sentence." in (out / "html" / "chapters" / "01_tiny.html").read_text()
+    edit("# Tiny chapter", "# Tiny retitled")
+    read, heading = build()
+    assert "0 added, 1 changed" in read
+    assert all(heading[n] != prose[n] for n in ("intro.html", "other.html", "01_tiny.html"))
+    assert "Tiny retitled" in (out / "html" / "other.html").read_text()  # its navigation
+    read, _ = build(force=True)
+    assert "3 added" in read

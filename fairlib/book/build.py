@@ -4,11 +4,19 @@ Everything happens in a staging folder next to the output; the output folder is
 replaced only after every notebook ran and ``jupyter-book build`` (execution off,
 warnings as errors) succeeded, so a failure never leaves a half-built book in place
 of the last good one.
+
+Pages are rebuilt incrementally too: the staging build starts from a copy of the last
+good build's Sphinx state, and Sphinx reads and writes again only the pages whose staged
+files changed (compared by content; every page when a heading or target changed: see
+:func:`_reuse_pages`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,6 +90,71 @@ def _stage_sources(book_dir: Path, stage: Path) -> None:
         return {n for n in names if n.startswith(("_build", ".")) or n == "chapters"}
 
     shutil.copytree(book_dir, stage, ignore=ignore)
+
+
+PAGES = "pages.json"  # content hash of every staged file, kept with the build
+#: what Sphinx needs from the last build to skip unchanged pages
+_SPHINX_STATE = (".doctrees", "jupyter_execute")
+# Lines another page can show or point to: headings (navigation, previous/next
+# titles), targets "(label)=" and named figures or equations.
+_OUTLINE = re.compile(r"^\s*(#{1,6}\s|\([^)]+\)=\s*$|:(name|label):)")
+
+
+def _outline(path: Path) -> str:
+    """Hash of the lines of a page that other pages show or link to."""
+    text = path.read_text(errors="replace")
+    if path.suffix == ".ipynb":
+        try:
+            cells = json.loads(text).get("cells", [])
+        except ValueError:
+            return ""
+        text = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown")
+    lines = [line.strip() for line in text.splitlines() if _OUTLINE.match(line)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _pages(src: Path) -> dict[str, dict[str, str]]:
+    files = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+             for path in sorted(src.rglob("*")) if path.is_file()}
+    outlines = {rel: _outline(src / rel) for rel in files if rel.endswith((".md", ".ipynb"))}
+    return {"files": files, "outlines": outlines}
+
+
+def _reuse_pages(previous: Path, src: Path, built: Path) -> dict[str, dict[str, str]]:
+    """Let Sphinx read and write again only the pages that changed since the build in
+    ``previous``.
+
+    Sphinx decides what to redo by modification times, which a fresh staging copy does
+    not preserve. So every staged file gets a time by content instead: a file whose hash
+    matches the last build's gets an old time (unchanged for Sphinx), any other file the
+    current time; and the last build's environment, doctrees and notebook outputs are
+    copied into ``built`` to start from. Its HTML is copied too (only the changed pages
+    are written) when every changed file is a page whose headings, targets and names
+    (:func:`_outline`) are as before; otherwise every page is written again, so that
+    navigation and cross-references are current everywhere. Without a usable last
+    build nothing is copied and Sphinx builds everything. Returns what to keep with
+    this build.
+    """
+    pages = _pages(src)
+    try:
+        last = json.loads((previous / PAGES).read_text())
+        last_files, last_outlines = dict(last["files"]), dict(last["outlines"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return pages
+    if not (previous / _SPHINX_STATE[0]).is_dir():
+        return pages
+    files, outlines = pages["files"], pages["outlines"]
+    changed = {rel for rel in files.keys() | last_files.keys() if files.get(rel) != last_files.get(rel)}
+    same_outline = all(rel in outlines and outlines[rel] == last_outlines.get(rel) for rel in changed)
+    built.mkdir(parents=True, exist_ok=True)
+    for name in _SPHINX_STATE + (("html",) if same_outline else ()):
+        if (previous / name).is_dir():
+            shutil.copytree(previous / name, built / name, symlinks=True)
+    now, long_ago = time.time(), 946_684_800.0  # 2000-01-01: before any build read it
+    for rel, digest in files.items():
+        stamp = long_ago if last_files.get(rel) == digest else now
+        os.utime(src / rel, (stamp, stamp))
+    return pages
 
 
 def _student_config(stage: Path) -> Path:
@@ -183,7 +256,7 @@ def build_book(
         Where the build goes; default ``book/_build`` (``book/_build_student``).
         The HTML is in ``<output>/html``, executed chapters in ``<output>/executed``.
     force : bool
-        Execute every chapter. By default a chapter whose code, cell layout, parameters,
+        Execute every chapter and build every page. By default a chapter whose code, cell layout, parameters,
         profile, fairlib source, Python and torch versions match the last successful build
         (the student edition reads the cache of the edition with solutions, and writes none,
         since the cached copies hold the solutions) is not executed again: its executed copy is reused with the
@@ -271,14 +344,19 @@ def build_book(
         cmd += ["--config", str(_student_config(src))]
         for entry, _ in chapters:
             strip_gated_solutions(src / f"{entry}.ipynb")
+    built = staging / "out" / "_build"
+    pages = _pages(src) if force else _reuse_pages(out, src, built)
     log("building the HTML: " + " ".join(cmd[1:]))
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if "updating environment" in line:  # e.g. "0 added, 2 changed, 0 removed"
+            log("  pages read by sphinx: " + re.sub(r"\x1b\[[0-9;]*m", "", line).split(":", 1)[-1].strip())
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()
         problems = [line for line in lines if "WARNING" in line or "ERROR" in line][:30]
         detail = "\n".join(problems or lines[-30:])
         raise BuildError(f"jupyter-book build failed (warnings are errors); {out} is unchanged.\n{detail}")
-    built = staging / "out" / "_build"
+    (built / PAGES).write_text(json.dumps(pages, indent=0, sort_keys=True) + "\n")
     if not student:  # the student edition ships no notebooks (they would carry solutions)
         executed = built / "executed"
         executed.mkdir()

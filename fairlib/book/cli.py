@@ -109,8 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     build.add_argument("--output", type=Path, help="build folder (default: book/_build or book/_build_student)")
     build.add_argument("--force", action="store_true",
-                       help="execute every chapter (default: reuse chapters whose code, parameters "
-                            "and library are unchanged since the last build)")
+                       help="execute every chapter and build every page (default: reuse chapters "
+                            "whose code, parameters and library are unchanged since the last build, "
+                            "and read again only the pages that changed)")
 
     handout = sub.add_parser("handout", help="write one runnable notebook per chapter for students")
     handout.add_argument("--out", type=Path, required=True, help="folder of the handouts")
