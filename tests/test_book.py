@@ -417,3 +417,5 @@ def test_pages_are_rebuilt_only_where_their_source_changed(tmp_path):
     assert "Tiny retitled" in (out / "html" / "other.html").read_text()  # its navigation
     read, _ = build(force=True)
     assert "3 added" in read
+    read, _ = build(student=True)  # never from the pages of the edition with solutions
+    assert "3 added" in read

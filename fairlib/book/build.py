@@ -113,14 +113,14 @@ def _outline(path: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def _pages(src: Path) -> dict[str, dict[str, str]]:
+def _pages(src: Path, edition: str) -> dict[str, Any]:
     files = {path.relative_to(src).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
              for path in sorted(src.rglob("*")) if path.is_file()}
     outlines = {rel: _outline(src / rel) for rel in files if rel.endswith((".md", ".ipynb"))}
-    return {"files": files, "outlines": outlines}
+    return {"edition": edition, "files": files, "outlines": outlines}
 
 
-def _reuse_pages(previous: Path, src: Path, built: Path) -> dict[str, dict[str, str]]:
+def _reuse_pages(previous: Path, src: Path, built: Path, edition: str) -> dict[str, Any]:
     """Let Sphinx read and write again only the pages that changed since the build in
     ``previous``.
 
@@ -132,16 +132,17 @@ def _reuse_pages(previous: Path, src: Path, built: Path) -> dict[str, dict[str, 
     are written) when every changed file is a page whose headings, targets and names
     (:func:`_outline`) are as before; otherwise every page is written again, so that
     navigation and cross-references are current everywhere. Without a usable last
-    build nothing is copied and Sphinx builds everything. Returns what to keep with
-    this build.
+    build of the same edition (``"student"`` or ``"teacher"``: a student edition never
+    starts from pages that had solutions) nothing is copied and Sphinx builds everything.
+    Returns what to keep with this build.
     """
-    pages = _pages(src)
+    pages = _pages(src, edition)
     try:
         last = json.loads((previous / PAGES).read_text())
         last_files, last_outlines = dict(last["files"]), dict(last["outlines"])
     except (OSError, ValueError, KeyError, TypeError):
         return pages
-    if not (previous / _SPHINX_STATE[0]).is_dir():
+    if last.get("edition") != edition or not (previous / _SPHINX_STATE[0]).is_dir():
         return pages
     files, outlines = pages["files"], pages["outlines"]
     changed = {rel for rel in files.keys() | last_files.keys() if files.get(rel) != last_files.get(rel)}
@@ -345,7 +346,8 @@ def build_book(
         for entry, _ in chapters:
             strip_gated_solutions(src / f"{entry}.ipynb")
     built = staging / "out" / "_build"
-    pages = _pages(src) if force else _reuse_pages(out, src, built)
+    edition = "student" if student else "teacher"
+    pages = _pages(src, edition) if force else _reuse_pages(out, src, built, edition)
     log("building the HTML: " + " ".join(cmd[1:]))
     proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
