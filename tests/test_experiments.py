@@ -379,6 +379,19 @@ def test_plot_front_draws_points_and_front(serial_records):
         plot_front(serial_records)
 
 
+def test_plot_front_tells_more_methods_than_colours_apart():
+    """Fifteen methods against a ten-colour cycle: no two share both colour and marker."""
+    from matplotlib.colors import to_hex
+
+    methods = [f"m{i}" for i in range(15)]
+    cols = pd.MultiIndex.from_product([["acc", "gap"], ["mean", "lower", "upper"]])
+    summary = pd.DataFrame([[0.8, 0.7, 0.9, 0.1 * i / 15, 0.0, 0.2] for i in range(15)],
+                           index=methods, columns=cols)
+    ax = plot_front(summary, fairness="gap", accuracy="acc")
+    looks = {(to_hex(c.lines[0].get_color()), c.lines[0].get_marker()) for c in ax.containers}
+    assert len(looks) == 15
+
+
 # -- train_run and tune_and_run ---------------------------------------------------------------------
 def test_train_run_gives_the_model_behind_the_record():
     from fairlib.experiments import train_run

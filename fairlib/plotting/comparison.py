@@ -15,6 +15,9 @@ import pandas as pd
 
 from .._validation import MSG_TYPE
 
+#: marker of each round through the colour cycle (methods beyond its length)
+MARKERS = ("o", "s", "^", "D", "v")
+
 if TYPE_CHECKING:  # matplotlib is imported when drawing
     from matplotlib.axes import Axes
 
@@ -91,12 +94,15 @@ def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity
                                         got=type(ax).__name__))
     xs = summary[(fairness, "mean")].astype(float).to_numpy()
     ys = summary[(accuracy, "mean")].astype(float).to_numpy()
+    # more methods than colours in the cycle: the next round of colours gets another marker
+    n_colors = max(1, len(plt.rcParams["axes.prop_cycle"].by_key().get("color", [])))
     for i, method in enumerate(summary.index):
         row = summary.loc[method]
         xerr = np.array([[xs[i] - float(row[(fairness, "lower")])], [float(row[(fairness, "upper")]) - xs[i]]])
         yerr = np.array([[ys[i] - float(row[(accuracy, "lower")])], [float(row[(accuracy, "upper")]) - ys[i]]])
         ax.errorbar(xs[i], ys[i], xerr=None if np.isnan(xerr).any() else xerr,
-                    yerr=None if np.isnan(yerr).any() else yerr, fmt="o", color=f"C{i % 10}", capsize=3,
+                    yerr=None if np.isnan(yerr).any() else yerr, fmt=MARKERS[i // n_colors % len(MARKERS)],
+                    color=f"C{i % n_colors}", capsize=3,
                     markersize=9 if method in highlight else 6, label=str(method))
     front = pareto_front(list(xs), list(ys))
     if len(front) > 1:
