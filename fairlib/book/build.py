@@ -96,8 +96,11 @@ PAGES = "pages.json"  # content hash of every staged file, kept with the build
 #: what Sphinx needs from the last build to skip unchanged pages
 _SPHINX_STATE = (".doctrees", "jupyter_execute")
 # Lines another page can show or point to: headings (navigation, previous/next
-# titles), targets "(label)=" and named figures or equations.
+# titles), targets "(label)=" and named figures or equations; and the citations, which
+# the bibliography page lists.
 _OUTLINE = re.compile(r"^\s*(#{1,6}\s|\([^)]+\)=\s*$|:(name|label):)")
+_CITE = re.compile(r"\{cite[^}]*\}`[^`]*`")
+STATUS = "status.md"  # written by every build (status_page)
 
 
 def _outline(path: Path) -> str:
@@ -110,7 +113,7 @@ def _outline(path: Path) -> str:
             return ""
         text = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown")
     lines = [line.strip() for line in text.splitlines() if _OUTLINE.match(line)]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return hashlib.sha256("\n".join(lines + sorted(set(_CITE.findall(text)))).encode()).hexdigest()
 
 
 def _pages(src: Path, edition: str) -> dict[str, Any]:
@@ -129,9 +132,11 @@ def _reuse_pages(previous: Path, src: Path, built: Path, edition: str) -> dict[s
     matches the last build's gets an old time (unchanged for Sphinx), any other file the
     current time; and the last build's environment, doctrees and notebook outputs are
     copied into ``built`` to start from. Its HTML is copied too (only the changed pages
-    are written) when every changed file is a page whose headings, targets and names
-    (:func:`_outline`) are as before; otherwise every page is written again, so that
-    navigation and cross-references are current everywhere. Without a usable last
+    are written) when every changed file is a chapter notebook (or the status page) whose
+    headings, targets, names and citations (:func:`_outline`) are as before; otherwise
+    (any other page, such as the glossary, a toc, a bibliography or a static file)
+    every page is written again, so that navigation and cross-references are current
+    everywhere. Without a usable last
     build of the same edition (``"student"`` or ``"teacher"``: a student edition never
     starts from pages that had solutions) nothing is copied and Sphinx builds everything.
     Returns what to keep with this build.
@@ -146,7 +151,8 @@ def _reuse_pages(previous: Path, src: Path, built: Path, edition: str) -> dict[s
         return pages
     files, outlines = pages["files"], pages["outlines"]
     changed = {rel for rel in files.keys() | last_files.keys() if files.get(rel) != last_files.get(rel)}
-    same_outline = all(rel in outlines and outlines[rel] == last_outlines.get(rel) for rel in changed)
+    same_outline = all((rel.endswith(".ipynb") or rel == STATUS) and rel in outlines
+                       and outlines[rel] == last_outlines.get(rel) for rel in changed)
     built.mkdir(parents=True, exist_ok=True)
     for name in _SPHINX_STATE + (("html",) if same_outline else ()):
         if (previous / name).is_dir():
@@ -337,8 +343,8 @@ def build_book(
         if keys.get(entry) and not student:
             cache.store(new_cache, src / f"{entry}.ipynb", source, keys[entry], seconds=result.seconds,
                         when=result.executed)
-    if (src / "status.md").exists():
-        (src / "status.md").write_text(status_page(chapters, results, profile, student))
+    if (src / STATUS).exists():
+        (src / STATUS).write_text(status_page(chapters, results, profile, student))
     cmd = _jupyter_book() + ["build", str(src), "--path-output", str(staging / "out"),
                              "--warningiserror", "--nitpick", "--keep-going"]
     if student:
