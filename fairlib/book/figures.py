@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..plotting.comparison import MAX_WIDTH
+
 #: Width of the text column of the book's HTML pages, in inches of a figure saved as SVG
 #: (96 CSS px per inch): sphinx-book-theme shows figures at most 660 px wide at 1280 px.
-COLUMN_INCHES = 6.8
+#: One number with the widest figure fairlib's plotting functions draw (the core cannot
+#: import the book, so it lives there).
+COLUMN_INCHES = MAX_WIDTH
 _TOLERANCE = 0.05  # inches
 #: Text of a narrowed figure shrinks with it, to no less than this share of its size
 #: (9.5 pt ticks stay above 7.5 pt: 10 px on the page).

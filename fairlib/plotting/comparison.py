@@ -119,7 +119,8 @@ def plot_front(summary: pd.DataFrame, *, fairness: str = "test_equal_opportunity
     return ax
 
 
-#: Widest new figure (inches): the book's text column (:data:`fairlib.book.figures.COLUMN_INCHES`).
+#: Widest new figure (inches): the width of the book's text column, which
+#: :data:`fairlib.book.figures.COLUMN_INCHES` takes from here.
 MAX_WIDTH = 6.8
 
 
