@@ -87,7 +87,8 @@ def test_logistic_regression_last_layer_is_exact(cls, kw):
     for method in ("double_backward", "per_example", "last_layer"):
         model = LogisticRegression(2, seed=0).double()
         s = _setup(cls, data, meta, model, method=method, meta_batch_size=40, **kw)
-        s.meta_batches_.x = s.meta_batches_.x.double()
+        mb = s.meta_batches_  # the held-out rows, as drawn (sorted by cell when stratified)
+        mb.x, mb.x_by_cell = mb.x.double(), mb.x_by_cell.double()
         model(batch.x)  # the loop's forward, which the last-layer path reuses
         if cls is L2RW:
             out[method] = s.raw_scores(batch, model)

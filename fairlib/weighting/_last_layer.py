@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._common import scalar
+
 NEED = ("a model with a `split_final()` method returning (feature extractor, final nn.Linear "
         "with one output) for `method='last_layer'`")
 
@@ -185,20 +187,25 @@ def logit_grad(name: str, objective: Callable[..., torch.Tensor], z: torch.Tenso
     (:attr:`MetaBatches.fixed_cells`): each row's group-balanced share is computed once per
     batch length and dtype, with the same operations, so the result is the same to the bit.
     """
-    if name == "mean":
-        return (torch.sigmoid(z) - y) / len(z)
-    if name == "group_balanced":
-        key = (len(z), z.dtype, z.device)
-        share = shares.get(key) if shares is not None else None
-        if share is None:
-            # d/dz_j of mean over present cells of the cell mean: e_j / (n_cell(j) * n_cells)
-            cells = group * 2 + y
-            # 1 / size of row j's cell
-            inv = (cells[:, None] == cells[None, :]).sum(1).to(z.dtype).reciprocal()
-            share = inv / inv.sum()  # sum_j inv_j = number of cells
+    if name in ("mean", "group_balanced"):
+        key = (name, len(z), z.dtype, z.device)
+        found = shares.get(key) if shares is not None else None
+        if found is None:
+            if name == "mean":
+                share = scalar(len(z), z)
+            else:
+                # d/dz_j of mean over present cells of the cell mean: e_j / (n_cell(j) * n_cells)
+                cells = group * 2 + y
+                # 1 / size of row j's cell
+                inv = (cells[:, None] == cells[None, :]).sum(1).to(z.dtype).reciprocal()
+                share = inv / inv.sum()  # sum_j inv_j = number of cells
+            # labels as floats: the subtraction below then needs no cast
+            found = (share, y.to(z.dtype))
             if shares is not None:
-                shares[key] = share
-        return (torch.sigmoid(z) - y) * share
+                shares[key] = found
+        share, yf = found
+        e = torch.sigmoid(z) - yf
+        return e / share if name == "mean" else e * share
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         (r,) = torch.autograd.grad(objective(z, y, group), z)
@@ -246,6 +253,6 @@ def forml_big_g(layer: LastLayer, x: torch.Tensor, y: torch.Tensor, wbar: torch.
     we = wbar.detach() * e
     # the lookahead moves the held-out logits by -lr * (hm u + c),
     # u = sum_i we_i h_i, c = sum_i we_i
-    ahead = zm - lr * _outer(layer.head, hm, h, we)
+    ahead = zm - scalar(lr, zm) * _outer(layer.head, hm, h, we)
     r = logit_grad(name, objective, ahead, my, mg, layer.shares if fixed_cells else None)
-    return (-lr * e) * _outer(layer.head, h, hm, r)
+    return (scalar(-lr, e) * e) * _outer(layer.head, h, hm, r)

@@ -111,28 +111,50 @@ class MetaBatches:
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(seed)
         self.device = device
-        self.cells: list[tuple[torch.Tensor, int]] = []
+        self.cells: list[int] = []  # rows per (group, label) cell, in order of cell code
         if stratified:
             cell = (meta.group * 2 + meta.y).cpu()  # set-up time: reading from the host is fine
-            for c in torch.unique(cell).tolist():
-                rows = torch.nonzero(cell == c).flatten().to(device)
-                self.cells.append((rows, len(rows)))
+            order = torch.argsort(cell, stable=True)
+            self.cells = torch.bincount(cell).tolist()
+            self.cells = [n for n in self.cells if n]
+            # the held-out rows sorted by cell: a cell's k-th row is row `start + k`, so a draw
+            # is one gather; its labels and groups depend on the layout alone (cached per size)
+            order = order.to(device)
+            self.x_by_cell = self.x[order]
+            self.y_by_cell, self.group_by_cell = self.y[order], self.group[order]
+            self.starts = torch.tensor([0, *self.cells[:-1]], device=device).cumsum(0)
+            self.layouts: dict[int, tuple[torch.Tensor, ...]] = {}
         # every batch of one size has each cell's rows in the same positions (cell by cell
         # when stratified, or the whole set): what depends on that layout alone is computed once
         self.fixed_cells = bool(self.cells) or (batch_size is not None and batch_size >= self.n)
 
+    def _layout(self, per: int) -> tuple[torch.Tensor, ...]:
+        """For ``per`` rows a cell: the index buffer, its per-cell views, each position's
+        cell start, and the batch's labels and groups (the same in every draw)."""
+        found = self.layouts.get(per)
+        if found is None:
+            buf = torch.empty(per * len(self.cells), dtype=torch.long, device=self.device)
+            start = self.starts.repeat_interleave(per)
+            found = self.layouts[per] = (buf, *buf.split(per), start, self.y_by_cell[start],
+                                         self.group_by_cell[start])
+        return found
+
     def draw(self, train_batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One held-out batch ``(x, y, group)``; its size defaults to ``train_batch``."""
+        """One held-out batch ``(x, y, group)``; its size defaults to ``train_batch``.
+
+        Stratified: ``size // cells`` rows of each cell, uniformly with replacement (one
+        ``randint`` per cell, in cell order). The returned labels and groups are shared
+        between draws of one size: read them, do not write to them.
+        """
         size = self.batch_size or train_batch
         if size >= self.n:
             return self.x, self.y, self.group
         if self.cells:
-            per = max(1, size // len(self.cells))
-            picks = [rows[torch.randint(n, (per,), generator=self.gen, device=self.device)]
-                     for rows, n in self.cells]
-            idx = torch.cat(picks)
-        else:
-            idx = torch.randint(self.n, (size,), generator=self.gen, device=self.device)
+            buf, *views, start, y, group = self._layout(max(1, size // len(self.cells)))
+            for n, view in zip(self.cells, views):
+                torch.randint(n, view.shape, generator=self.gen, device=self.device, out=view)
+            return self.x_by_cell.index_select(0, buf.add_(start)), y, group
+        idx = torch.randint(self.n, (size,), generator=self.gen, device=self.device)
         return self.x[idx], self.y[idx], self.group[idx]
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from .._validation import check_choice, check_finite_positive, check_number, msg_expected
 from . import _last_layer
 from . import _lookahead as la
+from ._common import scalar
 from .base import Batch, WeightingStrategy
 from .condense import select_top_weight
 
@@ -145,8 +146,8 @@ class FORML(WeightingStrategy):
     def _total(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(w.sum() > 0, w.sum() or 1)``: the batch total, safe to divide by."""
         total = w.sum()
-        positive = total > 0
-        return positive, torch.where(positive, total, 1.0)
+        positive = total > scalar(0.0, total)
+        return positive, torch.where(positive, total, scalar(1.0, total))
 
     def _scale(self, w: torch.Tensor, safe: torch.Tensor | None = None) -> torch.Tensor:
         """``wbar``: how the weights enter the lookahead loss ``sum_i wbar_i l_i``
@@ -186,15 +187,16 @@ class FORML(WeightingStrategy):
 
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Update the batch's persistent weights by one meta step; return the step weights."""
-        w = self.weights_[batch.index]
-        grad_w = self.meta_gradient(batch, model, w, losses)
+        w = self.weights_.index_select(0, batch.index)
+        grad_w = self.meta_gradient(batch, model, w, losses).detach()
         low, high = self.clamp
-        new = (w - self.meta_lr * len(w) * grad_w).clamp(min=low, max=high).detach()
-        self.weights_[batch.index] = new
+        new = w - scalar(self.meta_lr * len(w), w) * grad_w
+        new = new.clamp(min=scalar(low, w), max=None if high is None else scalar(high, w))
+        self.weights_.index_copy_(0, batch.index, new)
         positive, safe = self._total(new)
-        step = self._scale(new, safe) * len(new)  # the loop minimises mean(step * loss)
+        step = self._scale(new, safe) * scalar(len(new), new)  # the loop minimises mean(step * loss)
         # Weight collapse (every weight of the batch clamped to 0): fall back to uniform.
-        return torch.where(positive, step, torch.ones_like(step))
+        return torch.where(positive, step, scalar(1.0, step))
 
     def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
         """Keep a copy of the weights for trajectory plots (and leave the model without the

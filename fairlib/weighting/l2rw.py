@@ -9,6 +9,7 @@ from torch import nn
 
 from . import _last_layer
 from . import _lookahead as la
+from ._common import scalar
 from .base import Batch, WeightingStrategy
 
 __all__ = ["L2RW"]
@@ -103,12 +104,12 @@ class L2RW(WeightingStrategy):
 
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Normalised ReLU of the meta-gradient, scaled so that the weights average 1."""
-        w = self.raw_scores(batch, model, losses).clamp_min(0)
+        w = self.raw_scores(batch, model, losses).detach().clamp_min(0)
         total = w.sum()
-        positive = total > 0
-        w = torch.where(positive, w / torch.where(positive, total, 1.0), w) * len(w)
-        self.last_weights_ = w.detach()
-        return w.detach()
+        # all weights 0 (or NaN): w / 1 is w itself
+        w = w / torch.where(total > scalar(0.0, total), total, scalar(1.0, total)) * scalar(len(w), w)
+        self.last_weights_ = w
+        return w
 
     def on_epoch_end(self, epoch: int, model: nn.Module) -> None:
         """Leave the model without the hooks of ``method="last_layer"``."""
