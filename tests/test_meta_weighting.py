@@ -180,3 +180,28 @@ def test_reusing_the_loops_forward_pass_gives_the_same_weights(small, cls):
             (w.detach() * losses).mean().backward()
         out.append(w)
     torch.testing.assert_close(out[0], out[1], atol=1e-12, rtol=1e-10)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")])])
+def test_stratified_draw_is_each_cells_uniform_draw_in_cell_order(small, device):
+    """A stratified held-out batch is, cell by cell in order of cell code, ``size // cells``
+    rows drawn uniformly with replacement from that cell (one ``randint`` per cell, from the
+    strategy's generator): the fast gather gives exactly the rows of that definition."""
+    from fairlib.weighting._lookahead import MetaBatches
+
+    _, meta = small
+    batches = MetaBatches(meta, None, torch.device(device), seed=7, stratified=True)
+    gen = torch.Generator(device=device).manual_seed(7)
+    meta = meta.to(device)
+    cell = meta.group * 2 + meta.y
+    for size in (32, 32, 13, 32):  # a second size gets its own layout; the first comes back
+        x, y, g = batches.draw(size)
+        per = max(1, size // len(torch.unique(cell)))
+        rows = torch.cat([torch.nonzero(cell == c).flatten()[torch.randint(int((cell == c).sum()), (per,),
+                                                                             generator=gen, device=device)]
+                          for c in torch.unique(cell).tolist()])
+        assert torch.equal(x, meta.X[rows]) and torch.equal(y, meta.y[rows]) and torch.equal(g, meta.group[rows])
+    x1, _, _ = batches.draw(32)
+    x2, _, _ = batches.draw(32)
+    assert not torch.equal(x1, x2)  # fresh rows each step, not a cached batch
