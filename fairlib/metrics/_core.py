@@ -171,26 +171,50 @@ _N_UNCONDITIONAL = sum(1 for _, _, cond in RATE_CELLS.values() if not cond)
 assert all(cond == (i >= _N_UNCONDITIONAL) for i, (_, _, cond) in enumerate(RATE_CELLS.values()))
 
 
+_UNCONDITIONAL = list(RATE_CELLS.values())[:_N_UNCONDITIONAL]
+_CONDITIONAL = list(RATE_CELLS.values())[_N_UNCONDITIONAL:]
+# _all_rates relies on this shape of RATE_CELLS: two-cell numerators over the whole group,
+# then one-cell numerators over two cells
+assert all(len(num) == 2 and den == (TN, FP, FN, TP) for num, den, _ in _UNCONDITIONAL)
+assert all(len(num) == 1 and len(den) == 2 for num, den, _ in _CONDITIONAL)
+# Cells gathered by _all_rates: first and second cells of the two-cell numerators, the
+# one-cell numerators, first and second cells of the two-cell denominators.
+_GATHER = ([n[0] for n, _, _ in _UNCONDITIONAL], [n[1] for n, _, _ in _UNCONDITIONAL],
+           [n[0] for n, _, _ in _CONDITIONAL], [d[0] for _, d, _ in _CONDITIONAL],
+           [d[1] for _, d, _ in _CONDITIONAL])
+_GATHER_ON: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+
+def _gather_index(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The index tensors of ``_GATHER`` on ``device``, made there once (from fills, so
+    nothing is copied from the host) and kept."""
+    found = _GATHER_ON.get(device)
+    if found is None:
+        found = _GATHER_ON[device] = tuple(
+            torch.stack([torch.full((), i, dtype=torch.long, device=device) for i in cells])
+            for cells in _GATHER)
+    return found
+
+
 def _all_rates(
     table: torch.Tensor, present: torch.Tensor | None, zero_division: float
 ) -> torch.Tensor:
     """Every rate ``[..., R]`` from a table ``[..., 4]``.
 
-    Each distinct cell sum is computed once, in the order Python's ``sum`` adds the
-    cells (the per-rate reference in the tests agrees bit for bit), then all rates
-    are divided and filled together. Columns are taken by basic indexing (views), never
-    through an index tensor, which would be built on the host and copied to the device.
+    Every cell sum adds its cells in the order Python's ``sum`` does (the per-rate
+    reference in the tests agrees bit for bit): the group total as ``((TN + FP) + FN)
+    + TP``, the two-cell sums as one addition each, gathered together (a handful of
+    operations instead of one per rate: the fixed cost of a metric call on small data).
+    Then all rates are divided and filled together.
     """
-    sums: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def cell_sum(cells: tuple[int, ...]) -> torch.Tensor:
-        if cells not in sums:
-            sums[cells] = (table[..., cells[0]] if len(cells) == 1
-                           else cell_sum(cells[:-1]) + table[..., cells[-1]])
-        return sums[cells]
-
-    num = torch.stack([cell_sum(n) for n, _, _ in RATE_CELLS.values()], -1)
-    den = torch.stack([cell_sum(d) for _, d, _ in RATE_CELLS.values()], -1)
+    first, second, single, den_first, den_second = _gather_index(table.device)
+    total = table[..., TN] + table[..., FP]
+    total = total + table[..., FN]
+    total = total + table[..., TP]
+    num = torch.cat([table.index_select(-1, first) + table.index_select(-1, second),
+                     table.index_select(-1, single)], -1)
+    den = torch.cat([total.unsqueeze(-1).expand(*total.shape, len(_UNCONDITIONAL)),
+                     table.index_select(-1, den_first) + table.index_select(-1, den_second)], -1)
     zero = den == 0
     value = num / torch.where(zero, 1.0, den)
     k = _N_UNCONDITIONAL
