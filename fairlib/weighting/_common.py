@@ -76,6 +76,14 @@ def scalar(value: float, like: torch.Tensor) -> torch.Tensor:
     return found
 
 
+def safe_total(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(w.sum() > 0, w.sum() if positive else 1)``: a batch's weight total, safe to divide
+    by (weights all 0, or NaN, are divided by 1 and so stay as they are)."""
+    total = w.sum()
+    positive = total > scalar(0.0, total)
+    return positive, torch.where(positive, total, scalar(1.0, total))
+
+
 def cell_codes(y: torch.Tensor, group: torch.Tensor, mode: GroupsMode) -> torch.Tensor:
     """Group codes: the active attribute (``"group"``) or the (group, label) cell ``2 g + y``."""
     return group if mode == "group" else group * 2 + y

@@ -120,7 +120,7 @@ class LastLayer:
         # the originals are left untouched, even their version counters (autograd saved them)
         self.buffers = [(m, name) for m in self.features.modules()
                         for name, b in m._buffers.items() if b is not None]
-        self.shares: dict[Any, torch.Tensor] = {}  # see logit_grad
+        self.shares: dict[Any, tuple[torch.Tensor, torch.Tensor]] = {}  # see logit_grad
 
     # -- hooks ------------------------------------------------------------------------
     def attach(self) -> None:
@@ -181,13 +181,15 @@ class LastLayer:
 
 
 def logit_grad(name: str, objective: Callable[..., torch.Tensor], z: torch.Tensor, y: torch.Tensor,
-               group: torch.Tensor, shares: dict[Any, torch.Tensor] | None = None) -> torch.Tensor:
+               group: torch.Tensor,
+               shares: dict[Any, tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
     """``d objective / d logits`` of the held-out batch: in closed form for ``"mean"`` and
     ``"group_balanced"`` (fewer small operations), else a backward through the objective.
 
     ``shares``: a cache for held-out batches whose cells sit in the same rows every time
-    (:attr:`MetaBatches.fixed_cells`): each row's group-balanced share is computed once per
-    batch length and dtype, with the same operations, so the result is the same to the bit.
+    (:attr:`MetaBatches.fixed_cells`): each row's share (and the labels as floats) is
+    computed once per objective, batch length and dtype, with the same operations, so the
+    result is the same to the bit.
     """
     if name in ("mean", "group_balanced"):
         key = (name, len(z), z.dtype, z.device)

@@ -115,8 +115,7 @@ class MetaBatches:
         if stratified:
             cell = (meta.group * 2 + meta.y).cpu()  # set-up time: reading from the host is fine
             order = torch.argsort(cell, stable=True)
-            self.cells = torch.bincount(cell).tolist()
-            self.cells = [n for n in self.cells if n]
+            self.cells = [n for n in torch.bincount(cell).tolist() if n]
             # the held-out rows sorted by cell: a cell's k-th row is row `start + k`, so a draw
             # is one gather; its labels and groups depend on the layout alone (cached per size)
             order = order.to(device)

@@ -25,7 +25,7 @@ from torch import nn
 from .._validation import check_choice, check_finite_positive, check_number, msg_expected
 from . import _last_layer
 from . import _lookahead as la
-from ._common import scalar
+from ._common import safe_total, scalar
 from .base import Batch, WeightingStrategy
 from .condense import select_top_weight
 
@@ -142,18 +142,11 @@ class FORML(WeightingStrategy):
         return self
 
     # -- per step ---------------------------------------------------------------
-    @staticmethod
-    def _total(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(w.sum() > 0, w.sum() or 1)``: the batch total, safe to divide by."""
-        total = w.sum()
-        positive = total > scalar(0.0, total)
-        return positive, torch.where(positive, total, scalar(1.0, total))
-
     def _scale(self, w: torch.Tensor, safe: torch.Tensor | None = None) -> torch.Tensor:
         """``wbar``: how the weights enter the lookahead loss ``sum_i wbar_i l_i``
-        (``safe``: :meth:`_total`'s divisor of ``w`` when already computed)."""
+        (``safe``: :func:`safe_total`'s divisor of ``w`` when already computed)."""
         if self.normalize == "batch":
-            return w / (self._total(w)[1] if safe is None else safe)
+            return w / (safe_total(w)[1] if safe is None else safe)
         if self.normalize == "global_mean":
             return w / (self.weights_.mean().detach() * len(w))
         return w / len(w)
@@ -166,7 +159,7 @@ class FORML(WeightingStrategy):
         if self.path_ == "double_backward":
             return la.lookahead_weight_grad(model, batch.x, batch.y, self._scale, w, meta,
                                             self.objective_, self.lookahead_lr, losses)
-        safe = self._total(w)[1] if self.normalize == "batch" else None
+        safe = safe_total(w)[1] if self.normalize == "batch" else None
         if self.path_ == "last_layer":
             wbar = self._scale(w, safe)
             big_g = _last_layer.forml_big_g(la.last_layer(self, model), batch.x, batch.y, wbar,
@@ -193,7 +186,7 @@ class FORML(WeightingStrategy):
         new = w - scalar(self.meta_lr * len(w), w) * grad_w
         new = new.clamp(min=scalar(low, w), max=None if high is None else scalar(high, w))
         self.weights_.index_copy_(0, batch.index, new)
-        positive, safe = self._total(new)
+        positive, safe = safe_total(new)
         step = self._scale(new, safe) * scalar(len(new), new)  # the loop minimises mean(step * loss)
         # Weight collapse (every weight of the batch clamped to 0): fall back to uniform.
         return torch.where(positive, step, scalar(1.0, step))

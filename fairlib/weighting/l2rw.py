@@ -9,7 +9,7 @@ from torch import nn
 
 from . import _last_layer
 from . import _lookahead as la
-from ._common import scalar
+from ._common import safe_total, scalar
 from .base import Batch, WeightingStrategy
 
 __all__ = ["L2RW"]
@@ -105,9 +105,7 @@ class L2RW(WeightingStrategy):
     def weights(self, batch: Batch, losses: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Normalised ReLU of the meta-gradient, scaled so that the weights average 1."""
         w = self.raw_scores(batch, model, losses).detach().clamp_min(0)
-        total = w.sum()
-        # all weights 0 (or NaN): w / 1 is w itself
-        w = w / torch.where(total > scalar(0.0, total), total, scalar(1.0, total)) * scalar(len(w), w)
+        w = w / safe_total(w)[1] * scalar(len(w), w)
         self.last_weights_ = w
         return w
 
